@@ -1,0 +1,15 @@
+"""Blueprint registration: the API under /api/v1, health outside it."""
+
+from referral import extensions
+
+
+def register_blueprints(app) -> None:
+    from referral.blueprints import auth, health
+    from referral.blueprints.api import audit, cases, facilities, subjects, sync
+
+    app.register_blueprint(health.bp)
+    rest = extensions.api
+    for module in (auth, facilities, cases, subjects, sync, audit):
+        rest.register_blueprint(module.blp)
+    rest.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
+    rest.spec.options["security"] = [{"bearerAuth": []}]

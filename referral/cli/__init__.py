@@ -1,0 +1,15 @@
+"""The `flask` commands of API.md, one module per group."""
+
+import click
+
+
+def fail(message: str):
+    """Exit non-zero with a one-line message (API.md: command line)."""
+    raise click.ClickException(message)
+
+
+def register(app) -> None:
+    from referral.cli import audit, facilities, keys, users
+
+    for module in (keys, users, facilities, audit):
+        app.cli.add_command(module.group)

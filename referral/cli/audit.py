@@ -1,0 +1,5 @@
+"""`flask audit ...`."""
+
+from flask.cli import AppGroup
+
+group = AppGroup("audit")

@@ -1,0 +1,5 @@
+"""`flask facilities ...`."""
+
+from flask.cli import AppGroup
+
+group = AppGroup("facilities")

@@ -1,0 +1,5 @@
+"""`flask keys ...`."""
+
+from flask.cli import AppGroup
+
+group = AppGroup("keys")

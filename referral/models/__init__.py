@@ -1,0 +1,13 @@
+"""All models, imported here so metadata and Alembic see every table."""
+
+from referral.models.audit import AuditEvent, AuditHead
+from referral.models.base import Base
+from referral.models.case import Case, CaseNeed, CaseVulnerability
+from referral.models.facility import Facility, FacilityService
+from referral.models.subject import Consent, DataKey, Subject
+from referral.models.user import ApiToken, LoginFailure, User
+
+__all__ = [
+    "ApiToken", "AuditEvent", "AuditHead", "Base", "Case", "CaseNeed", "CaseVulnerability",
+    "Consent", "DataKey", "Facility", "FacilityService", "LoginFailure", "Subject", "User",
+]

@@ -77,7 +77,7 @@ class ConsentFactory(Base):
     class Meta:
         model = Consent
 
-    subject_id = factory.LazyAttribute(lambda o: SubjectFactory().id)
+    subject = factory.SubFactory(SubjectFactory)
     data_collection = True
     referral_sharing = True
     follow_up_contact = True
@@ -94,7 +94,7 @@ class CaseFactory(Base):
 
     subject = factory.SubFactory(SubjectFactory)
     facility_id = factory.SelfAttribute("facility.id")
-    consent = factory.SubFactory(ConsentFactory, subject_id=factory.SelfAttribute("..subject.id"))
+    consent = factory.SubFactory(ConsentFactory, subject=factory.SelfAttribute("..subject"))
     status = "open"
     urgency = "routine"
     travel_direction = "northbound"

@@ -64,6 +64,7 @@ class Case(IdMixin, CreatedMixin, Base):
     created_by: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("users.id"))
     captured_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Idempotency of tablet submissions: the tablet's id and a keyed digest of the body.
     client_uuid: Mapped[uuid.UUID | None] = mapped_column(sa.Uuid, unique=True)
     request_digest: Mapped[str | None] = mapped_column(sa.String(64))

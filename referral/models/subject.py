@@ -93,3 +93,5 @@ class Consent(IdMixin, CreatedMixin, Base):
     given_by: Mapped[str] = mapped_column(choice("consent_given_by", ("self", "guardian")))
     recorded_by: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("users.id"))
     withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    subject: Mapped[Subject] = relationship()

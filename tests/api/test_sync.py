@@ -1,0 +1,79 @@
+import uuid
+
+import pytest
+
+from referral.extensions import db
+from referral.models import Case
+from tests.api.test_cases import intake_body
+from tests.factories import UserFactory
+
+
+@pytest.fixture
+def promoter():
+    return UserFactory(role="promoter")
+
+
+def item(payload=None, client_uuid=None):
+    return {"client_uuid": client_uuid or str(uuid.uuid4()), "kind": "case",
+            "payload": payload or intake_body()}
+
+
+def test_a_batch_gives_one_result_per_item_in_order(client, promoter, headers_for):
+    bad = intake_body(consent={"data_collection": False})
+    items = [item(), item(bad), item(), {"kind": "case"}]
+    response = client.post("/api/v1/sync", json={"device_id": "tablet-7", "items": items},
+                           headers=headers_for(promoter))
+    assert response.status_code == 200
+    results = response.get_json()["results"]
+    assert [r["status"] for r in results] == ["created", "rejected", "created", "rejected"]
+    assert [r["client_uuid"] for r in results[:3]] == [i["client_uuid"] for i in items[:3]]
+    assert "payload.consent.data_collection" in results[1]["error"]["fields"]
+    assert results[1]["id"] is None
+    assert "client_uuid" in results[3]["error"]["fields"]
+    assert db.session.query(Case).count() == 2
+
+
+def test_replaying_a_batch_creates_nothing_more(client, promoter, headers_for):
+    batch = {"device_id": "tablet-7", "items": [item(), item()]}
+    first = client.post("/api/v1/sync", json=batch, headers=headers_for(promoter)).get_json()
+    second = client.post("/api/v1/sync", json=batch, headers=headers_for(promoter)).get_json()
+    assert [r["status"] for r in second["results"]] == ["duplicate", "duplicate"]
+    assert [r["id"] for r in first["results"]] == [r["id"] for r in second["results"]]
+    assert db.session.query(Case).count() == 2
+
+
+def test_a_case_posted_online_then_synced_is_a_duplicate(client, promoter, headers_for):
+    client_uuid = str(uuid.uuid4())
+    online = client.post("/api/v1/cases", json=intake_body(client_uuid=client_uuid),
+                         headers=headers_for(promoter)).get_json()
+    results = client.post("/api/v1/sync", json={"device_id": "t", "items": [
+        item(client_uuid=client_uuid)]}, headers=headers_for(promoter)).get_json()["results"]
+    assert results == [{"client_uuid": client_uuid, "status": "duplicate", "id": online["id"],
+                        "error": None}]
+
+
+def test_reusing_a_client_uuid_for_other_content_is_rejected(client, promoter, headers_for):
+    client_uuid = str(uuid.uuid4())
+    batch = {"device_id": "t", "items": [item(client_uuid=client_uuid),
+                                         item(intake_body(urgency="emergency"), client_uuid)]}
+    results = client.post("/api/v1/sync", json=batch, headers=headers_for(promoter)).get_json()
+    assert [r["status"] for r in results["results"]] == ["created", "rejected"]
+    assert db.session.query(Case).count() == 1
+
+
+def test_more_than_500_items_is_too_large(client, promoter, headers_for):
+    batch = {"device_id": "t", "items": [item() for _ in range(501)]}
+    response = client.post("/api/v1/sync", json=batch, headers=headers_for(promoter))
+    assert response.status_code == 413
+    assert response.get_json()["error"]["code"] == "too_large"
+    assert db.session.query(Case).count() == 0
+
+
+def test_unknown_fields_in_a_synced_payload_are_rejected(client, promoter, headers_for):
+    payload = intake_body()
+    payload["subject"]["migration_status"] = "irregular"
+    results = client.post("/api/v1/sync", json={"device_id": "t", "items": [item(payload)]},
+                          headers=headers_for(promoter)).get_json()["results"]
+    assert results[0]["status"] == "rejected"
+    assert results[0]["error"]["fields"] == {"payload.subject.migration_status":
+                                             ["Unknown field."]}

@@ -36,7 +36,8 @@ def create_app(config: dict | None = None) -> Flask:
         "SQLALCHEMY_ENGINE_OPTIONS", database.engine_options(app.config["DATABASE_URL"])
     )
     db.init_app(app)
-    migrate.init_app(app, db, directory=str(Path(__file__).parent.parent / "migrations"))
+    migrate.init_app(app, db, directory=str(Path(__file__).parent.parent / "migrations"),
+                     render_item=database.render_item, compare_type=True)
     login_manager.init_app(app)
     api.init_app(app)
     register_blueprints(app)

@@ -22,6 +22,15 @@ def normalize_url(url: str) -> str:
     return url
 
 
+def render_item(type_, obj, autogen_context):
+    """Autogenerate writes plain SQLAlchemy types, so migrations import no app code."""
+    from referral.models.base import UTCDateTime
+
+    if type_ == "type" and isinstance(obj, UTCDateTime):
+        return "sa.DateTime()"
+    return False
+
+
 def engine_options(url: str) -> dict:
     if url.startswith("postgresql"):
         return {"pool_pre_ping": True, "pool_size": 5, "max_overflow": 10}

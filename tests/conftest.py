@@ -73,6 +73,9 @@ def test_config(database_url, keyring_path, **extra):
     return config
 
 
+test_config.__test__ = False  # a helper, not a test
+
+
 class Client(FlaskClient):
     """Each request runs in its own app context and session, as under a real server.
 

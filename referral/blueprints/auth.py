@@ -30,8 +30,8 @@ def token(args):
 
 
 @blp.route("/logout", methods=["POST"])
-@blp.response(204)
 @allow(*EVERYONE)
+@blp.response(204)
 def logout():
     """Revoke the token in use."""
     record = getattr(g, "api_token", None)
@@ -42,8 +42,8 @@ def logout():
 
 
 @blp.route("/me", methods=["GET"])
-@blp.response(200, UserOut)
 @allow(*EVERYONE)
+@blp.response(200, UserOut)
 def me():
     """The calling user."""
     return actor()

@@ -60,3 +60,9 @@ def test_openapi_describes_every_endpoint_with_schemas(client, app):
     case_in = spec["components"]["schemas"]["CaseIn"]
     assert "subject" in case_in["properties"] and "consent" in case_in["required"]
     assert spec["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
+
+
+def test_roles_are_checked_before_the_body(client, headers_for):
+    manager = headers_for(UserFactory(manager=True))
+    assert client.post("/api/v1/cases", json={"nonsense": 1}, headers=manager).status_code == 403
+    assert client.post("/api/v1/cases", json={"nonsense": 1}).status_code == 401

@@ -14,10 +14,10 @@ CasePage = page_of(CaseOut, "CasePage")
 
 
 @blp.route("/cases", methods=["POST"])
+@allow(*STAFF)
 @blp.arguments(CaseIn)
 @blp.response(201, CaseOut)
 @blp.alt_response(200, schema=CaseOut, description="A replay of the same client_uuid and body")
-@allow(*STAFF)
 def create_case(data):
     """Record an intake (idempotent on client_uuid)."""
     case, created = intake.create_case(db.session, actor(), data, now=now(),
@@ -28,9 +28,9 @@ def create_case(data):
 
 
 @blp.route("/cases", methods=["GET"])
+@allow(*STAFF)
 @blp.arguments(CaseArgs, location="query")
 @blp.response(200, CasePage)
-@allow(*STAFF)
 def list_cases(args):
     """Cases of the caller's facility, newest first."""
     page, per_page = args.pop("page"), args.pop("per_page")
@@ -41,8 +41,8 @@ def list_cases(args):
 
 
 @blp.route("/cases/<uuid:case_id>", methods=["GET"])
-@blp.response(200, CaseOut)
 @allow(*STAFF)
+@blp.response(200, CaseOut)
 def get_case(case_id: UUID):
     """One case the caller may see (404 otherwise)."""
     case = intake.get_case(db.session, actor(), case_id, now=now(), ip=client_address())
@@ -51,9 +51,9 @@ def get_case(case_id: UUID):
 
 
 @blp.route("/cases/<uuid:case_id>", methods=["PATCH"])
+@allow(*STAFF)
 @blp.arguments(CaseUpdate)
 @blp.response(200, CaseOut)
-@allow(*STAFF)
 def update_case(changes, case_id: UUID):
     """Change needs, urgency, vulnerabilities, notes or status."""
     case = intake.update_case(db.session, actor(), case_id, changes, now=now(),

@@ -11,8 +11,8 @@ blp = Blueprint("subjects", __name__, url_prefix="/api/v1", description="People"
 
 
 @blp.route("/subjects/<string:pseudonym>", methods=["GET"])
-@blp.response(200, SubjectWithCasesOut)
 @allow(*STAFF)
+@blp.response(200, SubjectWithCasesOut)
 def get_subject(pseudonym: str):
     """A person and the cases of them the caller may see."""
     subject = subjects.get_subject(db.session, actor(), pseudonyms.normalize(pseudonym),
@@ -22,9 +22,9 @@ def get_subject(pseudonym: str):
 
 
 @blp.route("/subjects/match", methods=["POST"])
+@allow(*STAFF)
 @blp.arguments(MatchIn)
 @blp.response(200, MatchOut)
-@allow(*STAFF)
 def match(fields):
     """Pseudonyms of people whose identifying fields match (keyed blind index)."""
     found = subjects.match(db.session, actor(), fields, now=now(), ip=client_address())
@@ -33,8 +33,8 @@ def match(fields):
 
 
 @blp.route("/subjects/<string:pseudonym>", methods=["DELETE"])
-@blp.response(204)
 @allow("admin")
+@blp.response(204)
 def erase(pseudonym: str):
     """Erase a person by destroying their data key (crypto-shredding)."""
     erasure.erase_subject(db.session, actor(), pseudonyms.normalize(pseudonym), now=now(),

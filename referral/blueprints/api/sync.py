@@ -13,9 +13,9 @@ blp = Blueprint("sync", __name__, url_prefix="/api/v1", description="Offline syn
 
 
 @blp.route("/sync", methods=["POST"])
+@allow(*STAFF)
 @blp.arguments(SyncIn)
 @blp.response(200, SyncOut)
-@allow(*STAFF)
 def sync(batch):
     """Upload items made offline; one result per item, in order."""
     results = sync_service.sync(db.session, actor(), batch,

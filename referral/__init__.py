@@ -24,7 +24,8 @@ def create_app(config: dict | None = None) -> Flask:
     app.config.update(settings.from_environment())
     app.config.update(config or {})
     _derive_settings(app)
-    settings.validate(app.config)
+    # Only a server signs sessions; `flask demo` writes the demo's key before it serves.
+    settings.validate(app.config, require_secret_key=_serving())
 
     from referral import cli, database
     from referral.blueprints import register_blueprints

@@ -63,9 +63,9 @@ def from_environment(environ=None) -> dict:
     return found
 
 
-def validate(config) -> None:
+def validate(config, require_secret_key: bool = True) -> None:
     """Refuse settings that would make the service unsafe or unusable."""
-    if not config.get("SECRET_KEY"):
+    if require_secret_key and not config.get("SECRET_KEY"):
         raise ConfigError(
             "REFERRAL_SECRET_KEY is not set: set it to a long random value "
             "(python -c 'import secrets; print(secrets.token_urlsafe(48))'), "

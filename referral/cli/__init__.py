@@ -9,7 +9,8 @@ def fail(message: str):
 
 
 def register(app) -> None:
-    from referral.cli import audit, facilities, keys, users
+    from referral.cli import audit, demo, facilities, keys, users
 
     for module in (keys, users, facilities, audit):
         app.cli.add_command(module.group)
+    app.cli.add_command(demo.command)

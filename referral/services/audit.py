@@ -2,29 +2,35 @@
 
 Events form one SHA-256 chain. Appending locks the single `audit_head` row (row lock on
 PostgreSQL; SQLite's write lock is taken at BEGIN IMMEDIATE), so concurrent writers
-still make one chain, and the head records the newest hash so deleting the newest
+still make one chain, and the head records the newest seq and hash so deleting the newest
 events is detected too. Events carry ids and names, never personal values.
 """
 
 import hashlib
 import json
 import uuid
-from datetime import datetime
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from referral.models import AuditEvent, AuditHead
+from referral.errors import Forbidden
+from referral.models import AuditEvent, AuditHead, User
 from referral.models.base import utcnow
 
 GENESIS = "0" * 64
+EVENTS = AuditEvent.__table__
 
 
-def _canonical(event: AuditEvent) -> bytes:
+def _canonical(event) -> bytes:
+    """The hashed form of an event (an AuditEvent or a row of audit_events)."""
     body = {
         "seq": event.seq,
         "id": str(event.id),
-        "at": event.at.isoformat(timespec="microseconds"),
+        "at": event.at.astimezone(UTC).isoformat(timespec="microseconds"),
         "actor_id": str(event.actor_id) if event.actor_id else None,
         "actor": event.actor,
         "action": event.action,
@@ -36,8 +42,25 @@ def _canonical(event: AuditEvent) -> bytes:
     return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
 
 
-def event_hash(prev_hash: str, event: AuditEvent) -> str:
+def event_hash(prev_hash: str, event) -> str:
     return hashlib.sha256(prev_hash.encode() + _canonical(event)).hexdigest()
+
+
+def _locked_head(session: Session) -> AuditHead:
+    """The head row, locked for this transaction; created race-free on the first append."""
+    # populate_existing: with expire_on_commit=False the session may hold a stale copy.
+    query = (sa.select(AuditHead).where(AuditHead.id == 1).with_for_update()
+             .execution_options(populate_existing=True))
+    head = session.execute(query).scalar_one_or_none()
+    if head is None:
+        # Two first appends may both find no head: ON CONFLICT lets the second wait for
+        # the first and then lock the row it made, instead of failing on the primary key.
+        dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+        session.execute(dialect.insert(AuditHead.__table__)
+                        .values(id=1, seq=0, hash=GENESIS)
+                        .on_conflict_do_nothing(index_elements=["id"]))
+        head = session.execute(query).scalar_one()
+    return head
 
 
 def record(
@@ -52,17 +75,11 @@ def record(
     now: datetime | None = None,
 ) -> AuditEvent:
     """Append one event to the chain (flushes; the caller commits with its change)."""
-    head = session.execute(
-        sa.select(AuditHead).where(AuditHead.id == 1).with_for_update()
-    ).scalar_one_or_none()
-    if head is None:
-        head = AuditHead(id=1, seq=0, hash=GENESIS)
-        session.add(head)
-    at = now or utcnow()
+    head = _locked_head(session)
     event = AuditEvent(
         id=uuid.uuid4(),
         seq=head.seq + 1,
-        at=at,
+        at=(now or utcnow()).astimezone(UTC),
         actor_id=getattr(actor, "id", None),
         actor=getattr(actor, "username", None),
         action=action,
@@ -79,21 +96,118 @@ def record(
     return event
 
 
-def verify(session: Session, batch: int = 5000) -> tuple[bool, int, uuid.UUID | None]:
-    """Walk the chain: (ok, events checked, id of the first bad event or None)."""
-    prev_hash, expected_seq, count = GENESIS, 1, 0
-    last_id = None
-    query = sa.select(AuditEvent).order_by(AuditEvent.seq)
-    for event in session.execute(query.execution_options(yield_per=batch)).scalars():
-        if event.seq != expected_seq or event.prev_hash != prev_hash \
-                or event_hash(prev_hash, event) != event.hash:
-            return False, count, event.id
-        prev_hash, expected_seq, last_id = event.hash, expected_seq + 1, event.id
-        count += 1
-    head = session.get(AuditHead, 1)
-    head_seq, head_hash = (head.seq, head.hash) if head else (0, GENESIS)
-    if head_seq != count or head_hash != prev_hash:
-        # The newest events were removed (or the head was altered): blame the last good one's
-        # successor, which is missing; report the last event we hold.
-        return False, count, last_id
-    return True, count, None
+def _as_uuid(text: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        return None
+
+
+def read_events(session: Session, reader: User, *, object_id: str | None = None,
+                actor: str | None = None, action: str | None = None, page: int = 1,
+                per_page: int = 50, ip: str | None = None,
+                now: datetime | None = None) -> tuple[list[AuditEvent], int]:
+    """A page of events, newest first; `actor` is a username or a user id. Audited."""
+    if reader.role != "admin":
+        raise Forbidden()
+    query = sa.select(AuditEvent)
+    if object_id:
+        as_uuid = _as_uuid(object_id)
+        query = query.where(AuditEvent.object_id == (str(as_uuid) if as_uuid else object_id))
+    if actor:
+        name = actor.strip().lower()
+        actor_id = _as_uuid(actor) or session.scalar(
+            sa.select(User.id).where(sa.func.lower(User.username) == name))
+        # The name recorded at the time, or the account it belongs to now (renamed users).
+        matches = [sa.func.lower(AuditEvent.actor) == name]
+        if actor_id is not None:
+            matches.append(AuditEvent.actor_id == actor_id)
+        query = query.where(sa.or_(*matches))
+    if action:
+        query = query.where(AuditEvent.action == action)
+    total = session.scalar(sa.select(sa.func.count()).select_from(query.subquery()))
+    items = list(session.scalars(query.order_by(AuditEvent.seq.desc())
+                                 .limit(per_page).offset((page - 1) * per_page)))
+    # Filter values are free text an admin typed: record which filters, never their values.
+    filters = sorted(name for name, value in
+                     (("object_id", object_id), ("actor", actor), ("action", action)) if value)
+    record(session, "audit_read", actor=reader, object_type="audit", ip=ip, now=now,
+           detail={"filters": filters, "page": page, "per_page": per_page,
+                   "returned": len(items), "total": total})
+    return items, total
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What a walk of the chain found.
+
+    `first_bad_event` is the first event held whose link or content is wrong; it is None
+    when the break is at the end (the newest events are missing, the head says how many).
+    """
+
+    ok: bool
+    events: int  # events found good, in order, before any break
+    first_bad_event: uuid.UUID | None = None
+    first_bad_seq: int | None = None
+    reason: str | None = None
+
+    def __iter__(self):
+        # Older callers unpack (ok, events, first_bad_event).
+        return iter((self.ok, self.events, self.first_bad_event))
+
+
+def _head(session: Session):
+    return session.execute(
+        sa.select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1)).one_or_none()
+
+
+def verify(session: Session, batch: int = 5000,
+           between_batches: Callable[[], None] | None = None) -> Verdict:
+    """Walk the chain in seq order, `batch` events at a time (constant memory).
+
+    The head is read first and only events up to its seq are checked, so appends made
+    meanwhile do not look like tampering. `between_batches` (a CLI or job may pass its
+    session's commit) lets a long walk release SQLite's write lock between batches; the
+    events it checks are immutable, so the walk stays consistent.
+    """
+    head = _head(session)
+    prev_hash, expected, last_id = GENESIS, 1, None
+    while True:
+        query = sa.select(EVENTS).order_by(EVENTS.c.seq).limit(batch)
+        if expected > 1:
+            query = query.where(EVENTS.c.seq >= expected)
+        if head is not None:
+            query = query.where(EVENTS.c.seq <= head.seq)
+        rows = session.execute(query).all()
+        for row in rows:
+            if row.seq > expected:
+                return Verdict(False, expected - 1, row.id, expected,
+                               f"events from seq {expected} to {row.seq - 1} are missing")
+            if row.seq < expected:
+                return Verdict(False, expected - 1, row.id, expected, "its seq is out of order")
+            if row.prev_hash != prev_hash:
+                return Verdict(False, expected - 1, row.id, expected,
+                               "its prev_hash does not match the event before it")
+            if event_hash(prev_hash, row) != row.hash:
+                return Verdict(False, expected - 1, row.id, expected,
+                               "its content does not match its hash")
+            prev_hash, expected, last_id = row.hash, expected + 1, row.id
+        if len(rows) < batch:
+            break
+        if between_batches is not None:
+            between_batches()
+    count = expected - 1
+    if head is None:
+        if count == 0:
+            return Verdict(True, 0)
+        if _head(session) is not None:  # the very first append raced with this walk
+            return verify(session, batch, between_batches)
+        return Verdict(False, count, None, count + 1, "the chain head is missing")
+    if count < head.seq:
+        return Verdict(False, count, None, count + 1,
+                       f"events from seq {count + 1} to {head.seq} are missing "
+                       f"(the head records {head.seq})")
+    if head.hash != prev_hash:
+        return Verdict(False, count - 1, last_id, count,
+                       "the head's hash does not match this event")
+    return Verdict(True, count)

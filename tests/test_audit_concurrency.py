@@ -1,0 +1,79 @@
+"""Concurrent writers still make one audit chain, on a SQLite file and on PostgreSQL."""
+
+import threading
+import uuid
+
+import psycopg
+import pytest
+import sqlalchemy as sa
+
+from referral import create_app
+from referral.extensions import db
+from referral.models import AuditEvent
+from referral.services import audit
+from tests.conftest import test_config
+
+THREADS, APPENDS = 4, 50
+
+
+def _admin_url(url: str) -> str:
+    return url.replace("postgresql+psycopg://", "postgresql://")
+
+
+@pytest.fixture(params=["sqlite_file", "postgresql"])
+def shared_app(request, tmp_path, keyring_path):
+    """An app on a database every thread reaches through its own connection."""
+    if request.param == "sqlite_file":
+        url, scratch = f"sqlite:///{tmp_path}/a.sqlite3", None
+    else:
+        server = request.getfixturevalue("pg_url")
+        scratch = f"referral_audit_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(_admin_url(server), autocommit=True) as conn:
+            conn.execute(f"CREATE DATABASE {scratch}")
+        url = server.rsplit("/", 1)[0] + "/" + scratch
+    app = create_app(test_config(url, keyring_path))
+    with app.app_context():
+        db.create_all()
+    yield app
+    with app.app_context():
+        db.engine.dispose()
+    if scratch:
+        with psycopg.connect(_admin_url(server), autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE {scratch} WITH (FORCE)")
+
+
+def append_in_parallel(app, threads=THREADS, appends=APPENDS):
+    start, errors = threading.Barrier(threads), []
+
+    def writer(n):
+        try:
+            start.wait()
+            for i in range(appends):
+                with app.app_context():
+                    audit.record(db.session, "case_read", object_type="case",
+                                 object_id=uuid.uuid4(), detail={"writer": n, "i": i})
+                    db.session.commit()
+        except Exception as exc:
+            errors.append(exc)
+
+    workers = [threading.Thread(target=writer, args=(n,)) for n in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert errors == []
+
+
+def test_concurrent_writers_make_one_chain_with_every_event(shared_app):
+    append_in_parallel(shared_app)
+    with shared_app.app_context():
+        assert audit.verify(db.session) == audit.Verdict(True, THREADS * APPENDS)
+        seqs = db.session.scalars(sa.select(AuditEvent.seq).order_by(AuditEvent.seq)).all()
+        assert seqs == list(range(1, THREADS * APPENDS + 1))
+
+
+def test_concurrent_first_appends_create_the_head_once(shared_app):
+    # No head row yet: every writer's first append races to create it.
+    append_in_parallel(shared_app, threads=8, appends=1)
+    with shared_app.app_context():
+        assert audit.verify(db.session) == audit.Verdict(True, 8)

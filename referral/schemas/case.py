@@ -15,29 +15,20 @@ from referral.models.codes import (
     URGENCIES,
     VULNERABILITIES,
 )
-from referral.schemas.common import PageArgs, Pseudonym, StrictSchema, UTCDateTime, code, codes
+from referral.schemas.common import (
+    Country,
+    Language,
+    PageArgs,
+    Pseudonym,
+    StrictSchema,
+    UTCDateTime,
+    code,
+    codes,
+)
 
-LANGUAGE = re.compile(r"^[a-z]{2,3}$")
-COUNTRY = re.compile(r"^[A-Z]{2}$")
 PHONE = re.compile(r"^\+?[0-9 ()\-.]{4,30}$")
 IDENTITY_FIELDS = ("given_name", "family_name", "birth_date", "birth_year", "age_estimate",
                    "sex", "nationality", "languages", "phone")
-
-
-class Country(fields.String):
-    def _deserialize(self, value, attr, data, **kwargs):
-        text = super()._deserialize(value, attr, data, **kwargs).strip().upper()
-        if not COUNTRY.match(text):
-            raise ValidationError("Not an ISO 3166-1 alpha-2 country code.")
-        return text
-
-
-class Language(fields.String):
-    def _deserialize(self, value, attr, data, **kwargs):
-        text = super()._deserialize(value, attr, data, **kwargs).strip().lower()
-        if not LANGUAGE.match(text):
-            raise ValidationError("Not an ISO 639 language code (for example es, quc, ht).")
-        return text
 
 
 def name_field():

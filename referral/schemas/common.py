@@ -1,5 +1,6 @@
 """Fields and schemas shared by every resource."""
 
+import re
 from datetime import UTC, datetime
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
@@ -40,6 +41,30 @@ class Pseudonym(fields.String):
         if code is None:
             raise ValidationError("Not a valid pseudonym (XXXX-XXXX-X, check character).")
         return code
+
+
+COUNTRY = re.compile(r"^[A-Z]{2}$")
+LANGUAGE = re.compile(r"^[a-z]{2,3}$")
+
+
+class Country(fields.String):
+    """ISO 3166-1 alpha-2, upper-cased on the way in."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs).strip().upper()
+        if not COUNTRY.match(text):
+            raise ValidationError("Not an ISO 3166-1 alpha-2 country code (for example SV).")
+        return text
+
+
+class Language(fields.String):
+    """ISO 639-1 or 639-3 code, lower-cased on the way in."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs).strip().lower()
+        if not LANGUAGE.match(text):
+            raise ValidationError("Not an ISO 639 language code (for example es, quc, ht).")
+        return text
 
 
 def code(values, **kwargs):

@@ -6,35 +6,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from marshmallow import ValidationError, fields, post_dump, post_load, validate
 
 from referral.models.codes import FACILITY_KINDS, SERVICES
-from referral.schemas.common import PageArgs, StrictSchema, UTCDateTime, page_of
+from referral.schemas.common import Country, Language, PageArgs, StrictSchema, UTCDateTime, page_of
 from referral.schemas.common import code as one_of
 from referral.schemas.common import codes as many_of
 
 CODE = re.compile(r"^[A-Z0-9]+(?:[-_.][A-Z0-9]+)*$")
-COUNTRY = re.compile(r"^[A-Z]{2}$")
-LANGUAGE = re.compile(r"^[a-z]{2,3}$")
 # Street-level data of a confidential facility: only admins and its own staff see it.
 LOCATION_FIELDS = ("latitude", "longitude", "address")
-
-
-class Country(fields.String):
-    """ISO 3166-1 alpha-2, upper-cased on the way in."""
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        text = super()._deserialize(value, attr, data, **kwargs).strip().upper()
-        if not COUNTRY.match(text):
-            raise ValidationError("Not an ISO 3166-1 alpha-2 country code (for example SV).")
-        return text
-
-
-class Language(fields.String):
-    """ISO 639-1 or 639-3 code, lower-cased on the way in."""
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        text = super()._deserialize(value, attr, data, **kwargs).strip().lower()
-        if not LANGUAGE.match(text):
-            raise ValidationError("Not an ISO 639 language code (for example es, quc, ht).")
-        return text
 
 
 class TimeZone(fields.String):

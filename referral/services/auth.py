@@ -151,10 +151,3 @@ def logout(session: Session, record: ApiToken, address: str | None, now: datetim
     record.revoked_at = now
     audit.record(session, "logout", actor=record.user, object_type="user",
                  object_id=record.user_id, ip=address, now=now)
-
-
-def purge_login_failures(session: Session, now: datetime) -> int:
-    """Drop failures older than the window (they no longer count)."""
-    window = timedelta(seconds=current_app.config["LOGIN_WINDOW_SECONDS"])
-    result = session.execute(sa.delete(LoginFailure).where(LoginFailure.at <= now - window))
-    return result.rowcount

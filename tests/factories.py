@@ -1,10 +1,13 @@
 """factory-boy factories for the models (flushed into the test's session)."""
 
+from datetime import timedelta
+
 import factory
 from factory.alchemy import SQLAlchemyModelFactory
 
 from referral.extensions import db
-from referral.models import Case, Consent, Facility, Subject, User
+from referral.models import Case, Consent, Facility, Referral, Subject, User
+from referral.models.base import utcnow
 from referral.services import pseudonyms
 from referral.services.auth import hash_password
 
@@ -104,3 +107,36 @@ class CaseFactory(Base):
     needs = factory.LazyFunction(lambda: ["acute_illness"])
     vulnerabilities = factory.LazyFunction(list)
     notes = "Dolor abdominal desde hace dos días."
+
+
+FINAL_STATES = ("declined", "expired", "cancelled", "completed", "no_show")
+
+
+class ReferralFactory(Base):
+    """A referral in any state, with the timestamps that state implies."""
+
+    class Meta:
+        model = Referral
+
+    class Params:
+        to_facility = factory.SubFactory(FacilityFactory)
+
+    code = factory.LazyFunction(pseudonyms.generate_slip_code)
+    case = factory.SubFactory(CaseFactory)
+    from_facility_id = factory.SelfAttribute("case.facility_id")
+    to_facility_id = factory.SelfAttribute("to_facility.id")
+    urgency = "urgent"
+    share = "minimum"
+    status = "pending"
+    services = factory.LazyFunction(lambda: ["gbv_care"])
+    reason = "Valoración y acompañamiento."
+    expires_at = factory.LazyFunction(lambda: utcnow() + timedelta(hours=48))
+    responded_at = factory.LazyAttribute(
+        lambda o: utcnow() if o.status in ("accepted", "declined", "completed", "no_show")
+        else None)
+    completed_at = factory.LazyAttribute(
+        lambda o: utcnow() if o.status in ("completed", "no_show") else None)
+    closed_at = factory.LazyAttribute(
+        lambda o: utcnow() if o.status in FINAL_STATES else None)
+    outcome = factory.LazyAttribute(
+        lambda o: {"completed": "treated", "no_show": "no_show"}.get(o.status))

@@ -50,3 +50,22 @@ class CodeList:
         have = {row.code for row in rows}
         for code in sorted(wanted - have):
             rows.append(self.row_factory(code))
+
+REFERRAL_STATUSES = ("pending", "accepted", "declined", "expired", "cancelled", "completed",
+                     "no_show")
+# The lifecycle of API.md as data: any other move is 409.
+REFERRAL_MOVES = {
+    "pending": ("accepted", "declined", "expired", "cancelled"),
+    "accepted": ("completed", "no_show", "cancelled"),
+}
+LIVE_REFERRAL_STATUSES = ("pending", "accepted")
+SHARE_LEVELS = ("minimum", "full")
+DECLINE_REASONS = ("no_capacity", "not_eligible", "service_unavailable", "unsafe_for_person",
+                   "other")
+REFERRAL_OUTCOMES = ("attended", "treated", "admitted", "no_show")
+FOLLOW_UP_KINDS = ("referral_attendance", "safety_check", "clinical_review", "contact")
+FOLLOW_UP_STATUSES = ("scheduled", "overdue", "done", "missed", "cancelled")
+FOLLOW_UP_OPEN = ("scheduled", "overdue")
+FOLLOW_UP_OUTCOMES = ("reached", "not_reached", "attended", "missed")
+NOTIFICATION_KINDS = ("referral_received", "referral_declined", "referral_expired",
+                      "referral_cancelled", "referral_completed", "follow_up_overdue")

@@ -56,3 +56,29 @@ def normalize(text: str) -> str | None:
 def display(code: str) -> str:
     """Canonical form as people see it: `XXXX-XXXX-X`."""
     return f"{code[:4]}-{code[4:8]}-{code[8:]}"
+
+
+SLIP_PAYLOAD_LENGTH = 7
+SLIP_PREFIX = re.compile(r"^R(?=[0-9A-Z]{8}$)")
+
+
+def generate_slip_code() -> str:
+    """A referral slip code in stored form: 7 random characters and a check character."""
+    payload = "".join(secrets.choice(ALPHABET) for _ in range(SLIP_PAYLOAD_LENGTH))
+    return payload + check_character(payload)
+
+
+def normalize_slip_code(text: str) -> str | None:
+    """Forgiving parse of `R-XXXX-XXXX` (prefix optional); None unless the check matches."""
+    if not isinstance(text, str):
+        return None
+    code = SEPARATORS.sub("", text).upper()
+    code = SLIP_PREFIX.sub("", code).translate(CONFUSABLES)
+    valid = (len(code) == SLIP_PAYLOAD_LENGTH + 1 and all(char in VALUE for char in code)
+             and check_character(code[:-1]) == code[-1])
+    return code if valid else None
+
+
+def display_slip_code(code: str) -> str:
+    """Stored slip code as printed on the slip: `R-XXXX-XXXX`."""
+    return f"R-{code[:4]}-{code[4:]}"

@@ -36,3 +36,22 @@ def test_lookup_refuses_wrong_lengths_and_foreign_characters():
 def test_codes_are_random_not_derived():
     codes = {pseudonyms.generate() for _ in range(2000)}
     assert len(codes) == 2000
+
+
+def test_slip_codes_print_as_r_xxxx_xxxx_and_read_back_forgivingly():
+    code = pseudonyms.generate_slip_code()
+    shown = pseudonyms.display_slip_code(code)
+    assert len(code) == 8 and shown == f"R-{code[:4]}-{code[4:]}"
+    for typed in (shown, shown.lower(), code, f"r {code[:4]} {code[4:]}", code.lower()):
+        assert pseudonyms.normalize_slip_code(typed) == code
+
+
+def test_a_mistyped_slip_code_is_refused():
+    code = pseudonyms.generate_slip_code()
+    for position in range(len(code)):
+        for char in pseudonyms.ALPHABET:
+            if char != code[position]:
+                typo = code[:position] + char + code[position + 1:]
+                assert pseudonyms.normalize_slip_code(typo) is None
+    assert pseudonyms.normalize_slip_code("R-1234") is None
+    assert pseudonyms.normalize_slip_code(None) is None

@@ -6,6 +6,7 @@ PostgreSQL (tables made once, truncated after each test).
 
 import os
 import uuid
+from contextlib import contextmanager
 
 import psycopg
 import pytest
@@ -22,6 +23,26 @@ from referral.services.crypto import Keyring
 
 TEST_DATABASE_URL = os.environ.get("REFERRAL_TEST_DATABASE_URL", "")
 DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+def libpq_url(url: str) -> str:
+    """A SQLAlchemy PostgreSQL URL as psycopg itself takes it."""
+    return url.replace("postgresql+psycopg://", "postgresql://")
+
+
+@contextmanager
+def scratch_database(server_url: str, prefix: str):
+    """A PostgreSQL database of its own on this server, for tests that start processes or
+    threads on one database; dropped afterwards, even with connections still open."""
+    admin = libpq_url(server_url)
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    try:
+        yield admin.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE {name} WITH (FORCE)")
 
 
 def postgres_answers(url: str) -> bool:

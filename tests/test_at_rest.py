@@ -9,16 +9,23 @@ import sqlalchemy as sa
 
 from referral import create_app
 from referral.extensions import db
-from referral.models import Subject
-from tests.factories import CaseFactory, SubjectFactory
+from referral.models import FollowUp, Subject
+from referral.models.base import utcnow
+from tests.factories import CaseFactory, ReferralFactory, SubjectFactory
 
 PEOPLE = [
     {"given_name": "Xiomara Anacleta", "family_name": "Quetzaltepeque Ñañez",
      "birth_date": date(1987, 3, 29), "phone": "+503 7731 9462",
-     "notes": "Sobreviviente de trata, refiere amenazas en Tapachula"},
+     "notes": "Sobreviviente de trata, refiere amenazas en Tapachula",
+     "reason": "Acompañamiento psicosocial urgente Huehuetenango",
+     "completion_notes": "Profilaxis posexposición administrada Cuilapa",
+     "follow_up_notes": "Llamar a la hermana Rigoberta antes del viernes"},
     {"given_name": "Wendolyn", "family_name": "Zacatecoluca Iñiguez",
      "birth_date": date(2011, 11, 5), "phone": "+504 9288 1735",
-     "notes": "Menor no acompañada, fractura de muñeca izquierda"},
+     "notes": "Menor no acompañada, fractura de muñeca izquierda",
+     "reason": "Inmovilización y radiografía Chinandega",
+     "completion_notes": "Yeso colocado, control Retalhuleu",
+     "follow_up_notes": "Verificar albergue Esquipulas"},
 ]
 
 
@@ -58,7 +65,12 @@ def test_personal_values_never_reach_the_database_file_or_its_wal(file_app, tmp_
         subject = SubjectFactory(given_name=person["given_name"],
                                  family_name=person["family_name"],
                                  birth_date=person["birth_date"], phone=person["phone"])
-        CaseFactory(subject=subject, notes=person["notes"])
+        case = CaseFactory(subject=subject, notes=person["notes"])
+        ReferralFactory(case=case, status="completed", reason=person["reason"],
+                        completion_notes=person["completion_notes"])
+        db.session.add(FollowUp(case=case, assigned_facility_id=case.facility_id,
+                                kind="contact", due_at=utcnow(),
+                                notes=person["follow_up_notes"]))
         pseudonyms.append(subject.pseudonym)
     db.session.commit()
 

@@ -1,9 +1,9 @@
 """Concurrent writers still make one audit chain, on a SQLite file and on PostgreSQL."""
 
+import contextlib
 import threading
 import uuid
 
-import psycopg
 import pytest
 import sqlalchemy as sa
 
@@ -11,35 +11,26 @@ from referral import create_app
 from referral.extensions import db
 from referral.models import AuditEvent
 from referral.services import audit
-from tests.conftest import test_config
+from tests.conftest import scratch_database, test_config
 
 THREADS, APPENDS = 4, 50
-
-
-def _admin_url(url: str) -> str:
-    return url.replace("postgresql+psycopg://", "postgresql://")
 
 
 @pytest.fixture(params=["sqlite_file", "postgresql"])
 def shared_app(request, tmp_path, keyring_path):
     """An app on a database every thread reaches through its own connection."""
-    if request.param == "sqlite_file":
-        url, scratch = f"sqlite:///{tmp_path}/a.sqlite3", None
-    else:
-        server = request.getfixturevalue("pg_url")
-        scratch = f"referral_audit_{uuid.uuid4().hex[:12]}"
-        with psycopg.connect(_admin_url(server), autocommit=True) as conn:
-            conn.execute(f"CREATE DATABASE {scratch}")
-        url = server.rsplit("/", 1)[0] + "/" + scratch
-    app = create_app(test_config(url, keyring_path))
-    with app.app_context():
-        db.create_all()
-    yield app
-    with app.app_context():
-        db.engine.dispose()
-    if scratch:
-        with psycopg.connect(_admin_url(server), autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE {scratch} WITH (FORCE)")
+    with contextlib.ExitStack() as stack:
+        if request.param == "sqlite_file":
+            url = f"sqlite:///{tmp_path}/a.sqlite3"
+        else:
+            url = stack.enter_context(scratch_database(request.getfixturevalue("pg_url"),
+                                                       "referral_audit"))
+        app = create_app(test_config(url, keyring_path))
+        with app.app_context():
+            db.create_all()
+        yield app
+        with app.app_context():
+            db.engine.dispose()
 
 
 def append_in_parallel(app, threads=THREADS, appends=APPENDS):

@@ -5,11 +5,22 @@ from referral import extensions
 
 def register_blueprints(app) -> None:
     from referral.blueprints import auth, health
-    from referral.blueprints.api import audit, cases, facilities, subjects, sync
+    from referral.blueprints.api import (
+        audit,
+        cases,
+        facilities,
+        followups,
+        notifications,
+        options,
+        referrals,
+        subjects,
+        sync,
+    )
 
     app.register_blueprint(health.bp)
     rest = extensions.api
-    for module in (auth, facilities, cases, subjects, sync, audit):
+    for module in (auth, facilities, cases, options, referrals, followups,
+                   notifications, subjects, sync, audit):
         rest.register_blueprint(module.blp)
     rest.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
     rest.spec.options["security"] = [{"bearerAuth": []}]

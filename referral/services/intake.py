@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from referral.errors import Invalid, NotFound
 from referral.models import Case, Consent, Subject, User
-from referral.services import audit, crypto, duplicates, pseudonyms, scope
+from referral.services import audit, crypto, duplicates, pseudonyms, scope, sharing
 
 DIGEST_PURPOSE = "request-digest/v1"
 IDENTITY = ("given_name", "family_name", "birth_date", "birth_year", "age_estimate", "phone")
@@ -143,9 +143,19 @@ def annotate(session: Session, cases: list[Case]) -> list[Case]:
     return cases
 
 
+def views(session: Session, actor: User, cases: list[Case], now: datetime) -> list:
+    """Own cases as they are (with possible duplicates); shared ones through their view."""
+    own = [c for c in cases if c.facility_id == actor.facility_id]
+    annotate(session, own)
+    levels = sharing.share_levels(session, actor.facility_id,
+                                  [c.id for c in cases if c.facility_id != actor.facility_id],
+                                  now)
+    return [sharing.view_for(c, actor.facility_id, levels) for c in cases]
+
+
 def list_cases(session: Session, actor: User, *, page: int, per_page: int, status=None,
-               urgency=None, pseudonym=None, now: datetime, ip=None) -> tuple[list[Case], int]:
-    query = sa.select(Case).where(scope.case_clause(actor))
+               urgency=None, pseudonym=None, now: datetime, ip=None) -> tuple[list, int]:
+    query = sa.select(Case).where(scope.case_clause(actor, now))
     if status:
         query = query.where(Case.status == status)
     if urgency:
@@ -158,21 +168,34 @@ def list_cases(session: Session, actor: User, *, page: int, per_page: int, statu
                                  .limit(per_page).offset((page - 1) * per_page)))
     audit.record(session, "cases_listed", actor=actor, object_type="case", ip=ip, now=now,
                  detail={"case_ids": [str(c.id) for c in items]})
-    return annotate(session, items), total
+    return views(session, actor, items, now), total
 
 
-def _visible_case(session: Session, actor: User, case_id) -> Case:
-    case = session.scalar(sa.select(Case).where(Case.id == case_id, scope.case_clause(actor)))
+def own_case(session: Session, actor: User, case_id) -> Case:
+    """A case of the caller's own facility (the one that may refer it), else 404."""
+    scope.case_clause(actor)
+    case = session.scalar(sa.select(Case).where(Case.id == case_id,
+                                                Case.facility_id == actor.facility_id))
     if case is None:
         raise NotFound()
     return case
 
 
-def get_case(session: Session, actor: User, case_id, *, now: datetime, ip=None) -> Case:
-    case = _visible_case(session, actor, case_id)
+def visible_case(session: Session, actor: User, case_id, *, now: datetime) -> Case:
+    """A case the caller may see: their own, or one shared with them by a live referral."""
+    case = session.scalar(sa.select(Case).where(Case.id == case_id,
+                                                scope.case_clause(actor, now)))
+    if case is None:
+        raise NotFound()
+    return case
+
+
+def get_case(session: Session, actor: User, case_id, *, now: datetime, ip=None):
+    case = visible_case(session, actor, case_id, now=now)
     audit.record(session, "case_read", actor=actor, object_type="case", object_id=case.id,
-                 ip=ip, now=now)
-    return annotate(session, [case])[0]
+                 ip=ip, now=now, detail=None if case.facility_id == actor.facility_id
+                 else {"shared": True})
+    return views(session, actor, [case], now)[0]
 
 
 MANUAL_STATUSES = {"open": {"closed"}, "referred": {"closed"}, "closed": {"open"}}
@@ -180,7 +203,7 @@ MANUAL_STATUSES = {"open": {"closed"}, "referred": {"closed"}, "closed": {"open"
 
 def update_case(session: Session, actor: User, case_id, changes: dict, *, now: datetime,
                 ip=None) -> Case:
-    case = _visible_case(session, actor, case_id)
+    case = own_case(session, actor, case_id)
     wanted = changes.get("status", case.status)
     if wanted != case.status and wanted not in MANUAL_STATUSES[case.status]:
         raise Invalid("this status is set by the referral workflow",

@@ -7,13 +7,14 @@ from sqlalchemy.orm import Session
 
 from referral.errors import NotFound
 from referral.models import Case, Subject, User
-from referral.services import audit, duplicates, intake, scope
+from referral.services import audit, duplicates, intake, scope, sharing
 
 
-def get_subject(session: Session, actor: User, code: str | None, *, now: datetime,
-                ip=None) -> Subject:
-    """The subject and the cases of it the caller may see; 404 when they see none."""
-    clause = scope.case_clause(actor)
+def get_subject(session: Session, actor: User, code: str | None, *, now: datetime, ip=None):
+    """The subject and the cases of it the caller may see; 404 when they see none.
+
+    Receiving staff who see the person only through referrals get the shared view."""
+    clause = scope.case_clause(actor, now)
     subject = session.scalar(sa.select(Subject).where(Subject.pseudonym == code)) if code else None
     cases = []
     if subject is not None:
@@ -23,11 +24,16 @@ def get_subject(session: Session, actor: User, code: str | None, *, now: datetim
         ))
     if not cases:
         raise NotFound()
-    subject.cases = intake.annotate(session, cases)
-    subject.possible_duplicates = duplicates.matches(session, subject.match_key, subject.id)
+    views = intake.views(session, actor, cases, now)
+    if any(case.facility_id == actor.facility_id for case in cases):
+        subject.possible_duplicates = duplicates.matches(session, subject.match_key, subject.id)
+        shown = subject
+    else:
+        shown = sharing.shared_subject(subject, [view.share for view in views])
+    shown.cases = views
     audit.record(session, "subject_read", actor=actor, object_type="subject",
                  object_id=subject.id, ip=ip, now=now)
-    return subject
+    return shown
 
 
 def match(session: Session, actor: User, fields: dict, *, now: datetime, ip=None) -> list[str]:

@@ -10,6 +10,8 @@ class JsonObjectParser(FlaskParser):
     """A JSON body must be JSON, and an object: anything else is 400 (API.md)."""
 
     def load_json(self, req, schema):
+        if getattr(schema, "empty_body_ok", False) and not req.get_data(cache=True):
+            return {}  # an optional body (decline, cancel) may be left out
         if not req.is_json:
             raise BadRequest("the body must be JSON (Content-Type: application/json)")
         data = super().load_json(req, schema)

@@ -7,7 +7,7 @@ from referral.schemas.common import StrictSchema, code
 
 class SyncItemIn(StrictSchema):
     client_uuid = fields.UUID(required=True)
-    kind = code(("case",), required=True)
+    kind = code(("case", "referral"), required=True)
     payload = fields.Dict(required=True)
 
 

@@ -2,14 +2,16 @@
 
 from datetime import datetime
 
+import sqlalchemy as sa
 from marshmallow import ValidationError
 from sqlalchemy.orm import Session
 
 from referral.errors import CODES, DomainError, TooLarge, flatten_messages
-from referral.models import User
+from referral.models import Case, User
 from referral.schemas.case import CaseIn
+from referral.schemas.referral import OfflineReferralIn
 from referral.schemas.sync import SyncItemIn
-from referral.services import audit, intake, scope
+from referral.services import audit, intake, referrals, scope
 
 
 def _rejected(client_uuid, status: int, message: str, fields=None) -> dict:
@@ -19,29 +21,59 @@ def _rejected(client_uuid, status: int, message: str, fields=None) -> dict:
     return {"client_uuid": client_uuid, "status": "rejected", "id": None, "error": error}
 
 
-def _sync_case(session: Session, actor: User, item: dict, now: datetime, ip) -> dict:
-    client_uuid = item["client_uuid"]
+def _payload(item: dict, schema):
+    """The item's payload validated, with the item's client_uuid; or a rejection."""
+    client_uuid = str(item["client_uuid"])
     payload = dict(item["payload"])
-    if payload.get("client_uuid") not in (None, str(client_uuid)):
-        return _rejected(str(client_uuid), 422, "the payload's client_uuid differs from the item's",
-                         {"payload.client_uuid": ["Must match the item's client_uuid."]})
-    payload["client_uuid"] = str(client_uuid)
+    if payload.get("client_uuid") not in (None, client_uuid):
+        return None, _rejected(client_uuid, 422,
+                               "the payload's client_uuid differs from the item's",
+                               {"payload.client_uuid": ["Must match the item's client_uuid."]})
+    payload["client_uuid"] = client_uuid
     try:
-        data = CaseIn().load(payload)
+        return schema().load(payload), None
     except ValidationError as exc:
-        return _rejected(str(client_uuid), 422, "the case is not valid",
-                         flatten_messages(exc.messages, "payload"))
+        return None, _rejected(client_uuid, 422, f"the {item['kind']} is not valid",
+                               flatten_messages(exc.messages, "payload"))
+
+
+def _create(session: Session, client_uuid: str, create) -> dict:
     try:
         with session.begin_nested():
-            case, created = intake.create_case(session, actor, data, now=now, ip=ip)
+            obj, created = create()
     except DomainError as exc:
         fields = {f"payload.{k}": v for k, v in (exc.fields or {}).items()} or None
-        return _rejected(str(client_uuid), exc.status, exc.message, fields)
-    return {"client_uuid": str(client_uuid), "status": "created" if created else "duplicate",
-            "id": str(case.id), "error": None}
+        return _rejected(client_uuid, exc.status, exc.message, fields)
+    return {"client_uuid": client_uuid, "status": "created" if created else "duplicate",
+            "id": str(obj.id), "error": None}
 
 
-HANDLERS = {"case": _sync_case}
+def _sync_case(session: Session, actor: User, item: dict, now: datetime, ip) -> dict:
+    data, rejected = _payload(item, CaseIn)
+    if rejected:
+        return rejected
+    return _create(session, str(item["client_uuid"]),
+                   lambda: intake.create_case(session, actor, data, now=now, ip=ip))
+
+
+def _sync_referral(session: Session, actor: User, item: dict, now: datetime, ip) -> dict:
+    """A referral made offline names its case by the case's client_uuid (API.md)."""
+    data, rejected = _payload(item, OfflineReferralIn)
+    if rejected:
+        return rejected
+    case_id = session.scalar(sa.select(Case.id).where(
+        Case.client_uuid == data.pop("case_client_uuid"),
+        Case.facility_id == actor.facility_id))
+    if case_id is None:
+        return _rejected(str(item["client_uuid"]), 422, "the referral's case is not synced",
+                         {"payload.case_client_uuid": [
+                             "No case with this client_uuid was synced from this facility."]})
+    data["case_id"] = case_id
+    return _create(session, str(item["client_uuid"]),
+                   lambda: referrals.create(session, actor, data, now=now, ip=ip))
+
+
+HANDLERS = {"case": _sync_case, "referral": _sync_referral}
 
 
 def _sync_item(session: Session, actor: User, raw, now: datetime, ip) -> dict:

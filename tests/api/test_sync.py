@@ -77,3 +77,58 @@ def test_unknown_fields_in_a_synced_payload_are_rejected(client, promoter, heade
     assert results[0]["status"] == "rejected"
     assert results[0]["error"]["fields"] == {"payload.subject.migration_status":
                                              ["Unknown field."]}
+
+
+def referral_item(case_client_uuid, to_facility, client_uuid=None, **payload):
+    body = {"case_client_uuid": case_client_uuid, "to_facility_id": str(to_facility.id),
+            "services": ["gbv_care"], "reason": "Referida sin conexión.", **payload}
+    return {"client_uuid": client_uuid or str(uuid.uuid4()), "kind": "referral",
+            "payload": body}
+
+
+def test_a_referral_made_offline_goes_up_with_its_case_exactly_once(client, promoter,
+                                                                    headers_for):
+    from referral.models import Referral
+    from tests.factories import FacilityFactory
+
+    clinic = FacilityFactory()
+    case_item = item(intake_body(needs=["gbv"]))
+    referral = referral_item(case_item["client_uuid"], clinic)
+    batch = {"device_id": "tablet-7", "items": [case_item, referral]}
+    first = client.post("/api/v1/sync", json=batch, headers=headers_for(promoter)).get_json()
+    assert [r["status"] for r in first["results"]] == ["created", "created"]
+    again = client.post("/api/v1/sync", json=batch, headers=headers_for(promoter)).get_json()
+    assert [r["status"] for r in again["results"]] == ["duplicate", "duplicate"]
+    assert [r["id"] for r in again["results"]] == [r["id"] for r in first["results"]]
+    stored = db.session.get(Referral, uuid.UUID(first["results"][1]["id"]))
+    assert str(stored.case_id) == first["results"][0]["id"]
+    assert (stored.to_facility_id, stored.status) == (clinic.id, "pending")
+    assert db.session.query(Referral).count() == 1
+
+
+def test_an_offline_referral_may_name_a_case_synced_in_an_earlier_batch(client, promoter,
+                                                                        headers_for):
+    from tests.factories import FacilityFactory
+
+    clinic = FacilityFactory()
+    case_item = item()
+    client.post("/api/v1/sync", json={"device_id": "t", "items": [case_item]},
+                headers=headers_for(promoter))
+    later = client.post("/api/v1/sync", headers=headers_for(promoter), json={
+        "device_id": "t", "items": [referral_item(case_item["client_uuid"], clinic)]})
+    assert later.get_json()["results"][0]["status"] == "created"
+
+
+def test_an_offline_referral_to_an_unknown_case_or_refused_target_is_rejected_alone(
+        client, promoter, headers_for):
+    from tests.factories import FacilityFactory
+
+    clinic = FacilityFactory(services=["primary_care"])
+    case_item = item()
+    items = [case_item, referral_item(str(uuid.uuid4()), clinic, services=["primary_care"]),
+             referral_item(case_item["client_uuid"], clinic)]
+    results = client.post("/api/v1/sync", json={"device_id": "t", "items": items},
+                          headers=headers_for(promoter)).get_json()["results"]
+    assert [r["status"] for r in results] == ["created", "rejected", "rejected"]
+    assert "payload.case_client_uuid" in results[1]["error"]["fields"]
+    assert "payload.services" in results[2]["error"]["fields"]

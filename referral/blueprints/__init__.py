@@ -13,13 +13,14 @@ def register_blueprints(app) -> None:
         notifications,
         options,
         referrals,
+        slips,
         subjects,
         sync,
     )
 
     app.register_blueprint(health.bp)
     rest = extensions.api
-    for module in (auth, facilities, cases, options, referrals, followups,
+    for module in (auth, facilities, cases, options, referrals, slips, followups,
                    notifications, subjects, sync, audit):
         rest.register_blueprint(module.blp)
     rest.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})

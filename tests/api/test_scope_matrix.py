@@ -54,6 +54,7 @@ ENDPOINTS = [
      True),
     ("POST", "/api/v1/follow-ups/{follow_up}/complete", {"outcome": "reached"}, STAFF, True),
     ("POST", "/api/v1/follow-ups/{follow_up}/cancel", {}, STAFF, True),
+    ("GET", "/api/v1/referrals/{referral}/slip", None, STAFF, True),
     ("GET", "/api/v1/notifications", None, STAFF, False),
     ("POST", "/api/v1/notifications/{notification}/read", None, STAFF, True),
 ]

@@ -18,6 +18,8 @@ ENV_SETTINGS = {
     "LOGIN_MAX_FAILURES_PER_ADDRESS": int,
     "LOGIN_WINDOW_SECONDS": int,
     "TRUSTED_PROXIES": int,
+    "RETENTION_DAYS": int,
+    "NOTIFICATION_DAYS": int,
 }
 
 
@@ -39,6 +41,9 @@ def defaults(instance_path: str) -> dict:
         "LOGIN_MAX_FAILURES_PER_ADDRESS": 20,
         "LOGIN_WINDOW_SECONDS": 15 * 60,
         "TRUSTED_PROXIES": 0,
+        # Retention (the daily purge job): people idle this long are crypto-shredded.
+        "RETENTION_DAYS": 5 * 365,
+        "NOTIFICATION_DAYS": 90,  # read notifications are deleted after this many days
         "MAX_CONTENT_LENGTH": 4 * 1024 * 1024,
         "SYNC_MAX_ITEMS": 500,
         # argon2id parameters (RFC 9106 second recommended option); tests lower them.
@@ -77,6 +82,11 @@ def validate(config, require_secret_key: bool = True) -> None:
         raise ConfigError("REFERRAL_TOKEN_TTL must be at least 60 seconds")
     if config["SHARE_DAYS"] < 0:
         raise ConfigError("REFERRAL_SHARE_DAYS must not be negative")
+    if config["RETENTION_DAYS"] < 30:
+        raise ConfigError("REFERRAL_RETENTION_DAYS must be at least 30 (days of inactivity "
+                          "after which a person's data is erased)")
+    if config["NOTIFICATION_DAYS"] < 1:
+        raise ConfigError("REFERRAL_NOTIFICATION_DAYS must be at least 1")
     url = config["DATABASE_URL"]
     if not (url.startswith("sqlite") or url.startswith("postgresql")):
         raise ConfigError("REFERRAL_DATABASE_URL must be a sqlite:// or postgresql:// URL")

@@ -9,8 +9,10 @@ def fail(message: str):
 
 
 def register(app) -> None:
-    from referral.cli import audit, demo, facilities, keys, users
+    from referral.cli import audit, demo, facilities, jobs, keys, users
 
     for module in (keys, users, facilities, audit):
         app.cli.add_command(module.group)
+    for group in jobs.groups:
+        app.cli.add_command(group)
     app.cli.add_command(demo.command)

@@ -1,10 +1,12 @@
 """`flask demo [--cases N] [--port P] [--no-serve]`: a ready demo in instance/.
 
 Safe to run again: what exists is kept (config, key ring, schema, directory, accounts,
-cases), so a second run only serves. The output is for the operator: it shows the demo
-accounts' passwords once, and counts, never anything about the people in the cases.
+cases and their referrals), so a second run only serves. The output is for the operator:
+it shows the demo accounts' passwords once, and counts, never anything about the people
+in the cases. It serves with the scheduled jobs running beside the server.
 """
 
+import logging
 import os
 import random
 import secrets
@@ -13,17 +15,20 @@ from pathlib import Path
 import click
 import flask_migrate
 import sqlalchemy as sa
+from apscheduler.schedulers.background import BackgroundScheduler
 from flask import Config, current_app
 from flask.cli import with_appcontext
 from werkzeug.serving import run_simple
 
 from referral import config as settings
+from referral import jobs
 from referral.cli import fail
 from referral.errors import Invalid
 from referral.extensions import db
 from referral.models import Facility, User
 from referral.models.base import utcnow
-from referral.services import crypto
+from referral.models.codes import REFERRAL_STATUSES
+from referral.services import crypto, demo_referrals
 from referral.services import demo as demo_service
 
 HOST = "127.0.0.1"  # never 0.0.0.0: the demo's passwords are printed on the screen
@@ -118,23 +123,57 @@ def _users() -> list:
     for spec, password in rows:
         click.echo(f"  {spec.username:<22} {spec.role:<15} {spec.facility_code or '-':<26} "
                    f"{password or '(existing)'}")
-    names = [spec.username for spec, _ in rows if spec.role == "promoter"]
+    names = [spec.username for spec, _ in rows]
     return list(db.session.scalars(sa.select(User).where(User.username.in_(names))
                                    .order_by(User.username)))
 
 
-def _cases(promoters, count: int, now) -> None:
+def _cases(users, count: int, now) -> None:
     existing = demo_service.case_count(db.session)
     if existing:
         click.echo(f"cases: the database holds {existing} already; none added")
         return
-    summary = demo_service.add_cases(db.session, promoters, count, rng=random.Random(SEED),
-                                     now=now, between_batches=db.session.commit)
+    summary = demo_referrals.add_cases(db.session, users, count, rng=random.Random(SEED),
+                                       now=now, between_batches=db.session.commit)
     db.session.commit()
     months = sorted(summary.months)
     span = f" from {months[0]} to {months[-1]}" if months else ""
-    click.echo(f"cases: {summary.added} added{span} at {len(promoters)} border posts; "
+    posts = len({user.facility_id for user in users if user.role == "promoter"})
+    click.echo(f"cases: {summary.added} added{span} at {posts} border posts; "
                f"{summary.returning} by returning persons, {summary.closed} closed")
+    story = summary.story
+    click.echo(f"referrals: {story['referrals']} made, {story['retries']} of them to the next "
+               f"option after a decline or an expiry; {summary.unshared} cases without "
+               "consent to share stay unreferred")
+    if story["stand_ins"]:
+        click.echo(f"  {story['stand_ins']} other facilities answered through stand-in "
+                   "accounts (equipo.<code>) that cannot log in")
+
+
+def _state(users, now) -> None:
+    """Where the referral loop stands: counts only, nothing about a person."""
+    facilities = {user.facility_id: user.facility.code for user in users if user.facility}
+    found = demo_referrals.summarize(db.session, now=now, facility_ids=list(facilities))
+    states = found["by_state"]
+    click.echo("referral states: " + ", ".join(
+        f"{states.get(state, 0)} {state}" + (f" ({found['pending_emergency']} emergency)"
+                                             if state == "pending" else "")
+        for state in REFERRAL_STATUSES))
+    open_ = found["follow_ups"]
+    click.echo(f"follow-ups: {open_.get('overdue', 0)} overdue, {open_.get('due_soon', 0)} "
+               f"due in the next 7 days, {open_.get('due_later', 0)} due later")
+    click.echo("unread notifications at the demo accounts' facilities:")
+    for facility_id, code in sorted(facilities.items(), key=lambda item: item[1]):
+        click.echo(f"  {code:<26} {found['unread'][facility_id]}")
+
+
+def _show_job_runs() -> None:
+    """One log line per job run on the console, as `flask scheduler run` shows them."""
+    if not logging.getLogger().handlers:
+        logging.basicConfig(format="%(levelname)-5.5s [%(name)s] %(message)s")
+    job_log = logging.getLogger(jobs.__name__)
+    job_log.disabled = False  # alembic's logging config disables loggers made before it
+    job_log.setLevel(logging.INFO)
 
 
 def _serve(app, port: int) -> None:
@@ -148,8 +187,20 @@ def _serve(app, port: int) -> None:
                "-H 'Content-Type: application/json' "
                "-d '{\"username\": \"promotor.amatillo\", \"password\": \"...\"}'")
     click.echo("            then send 'Authorization: Bearer <token>' to the API")
-    # app.run() does nothing under the `flask` command, so serve with Werkzeug directly.
-    run_simple(HOST, port, app, use_reloader=False, use_debugger=False, threaded=True)
+    # Beside the server, in this process only: create_app never starts a scheduler.
+    scheduler = jobs.build_scheduler(app, scheduler_cls=BackgroundScheduler)
+    _show_job_runs()
+    scheduler.start()
+    click.echo(f"  scheduler: running {len(jobs.JOBS)} jobs in this process "
+               f"({', '.join(f'{name} {job.schedule}' for name, job in jobs.JOBS.items())})")
+    try:
+        # app.run() does nothing under the `flask` command, so serve with Werkzeug directly.
+        run_simple(HOST, port, app, use_reloader=False, use_debugger=False, threaded=True)
+    except OSError as exc:
+        fail(f"cannot serve on {HOST}:{port}: {exc.strerror or exc}")
+    finally:
+        scheduler.shutdown()  # waits for a running job to finish its transaction
+        click.echo("scheduler stopped")
 
 
 @click.command("demo")
@@ -160,7 +211,7 @@ def _serve(app, port: int) -> None:
 @click.option("--no-serve", is_flag=True, help="Set the demo up, then exit.")
 @with_appcontext
 def command(case_count, port, no_serve):
-    """A ready demo: schema, keys, directory, accounts and cases; then serve it locally."""
+    """A ready demo: schema, keys, directory, accounts, cases and referrals; then serve it."""
     app = current_app._get_current_object()
     click.echo(f"demo instance: {app.instance_path}")
     _instance_config(app)
@@ -171,6 +222,8 @@ def command(case_count, port, no_serve):
              "the demo only fills an empty database or its own")
     now = utcnow()
     _directory(now)
-    _cases(_users(), case_count, now)
+    users = _users()
+    _cases(users, case_count, now)
+    _state(users, now)
     if not no_serve:
         _serve(app, port)

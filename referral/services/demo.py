@@ -1,8 +1,9 @@
-"""The demo: a directory made from the reference data, demo accounts, synthetic cases.
+"""The demo: a directory made from the reference data, demo accounts, synthetic people.
 
 Everything here is fictional. Facilities come from referral/data (border crossings and
-the towns near them); cases go through intake.create_case as a tablet's would, drawn
-from a seeded random source, so each demo tells the same story.
+the towns near them); people and their intakes are drawn from a seeded random source, so
+each demo tells the same story. demo_referrals records the intakes through
+intake.create_case, as a tablet's would, and plays out their referrals.
 """
 
 import csv
@@ -13,18 +14,16 @@ import random
 import secrets
 import unicodedata
 import uuid
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, time, timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from importlib import resources
 from typing import NamedTuple
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from referral.models import Case, Facility, User
-from referral.schemas.case import CaseIn
-from referral.services import auth, directory, intake, pseudonyms
+from referral.services import auth, directory
 
 COUNTRY_NAMES = {"MX": "México", "GT": "Guatemala", "SV": "El Salvador", "HN": "Honduras",
                  "NI": "Nicaragua", "CR": "Costa Rica", "PA": "Panamá"}
@@ -302,11 +301,16 @@ def _situation(rng: random.Random, person: Person) -> tuple[list[str], list[str]
 
 
 def case_body(rng: random.Random, facility: Facility, at: datetime,
-              person: Person | None = None) -> tuple[dict, Person]:
-    """A POST /cases body for an intake at `facility` received at `at`."""
+              person: Person | None = None, scene=None) -> tuple[dict, Person]:
+    """A POST /cases body for an intake at `facility` received at `at`.
+
+    A returning `person` is named by their pseudonym; a `scene` (demo_plans) fixes who
+    comes, what they need and how urgently, and that they agree to share the case."""
     region = "south" if facility.country in ("NI", "CR", "PA") else "north"
     if person is None:
         person = _new_person(rng, region)
+        if scene is not None:
+            person = person._replace(sex=scene.sex, age=scene.age)
         subject = _identity(rng, person, at.date())
     else:
         subject = {"pseudonym": person.pseudonym}
@@ -314,14 +318,18 @@ def case_body(rng: random.Random, facility: Facility, at: datetime,
     serious = {"gbv", "trafficking", "child_protection", "injury"} & set(needs)
     urgency = _weighted(rng, {"routine": 30, "urgent": 50, "emergency": 20} if serious
                         else {"routine": 65, "urgent": 28, "emergency": 7})
+    if scene is not None:
+        needs, vulnerabilities = list(scene.needs), list(scene.vulnerabilities)
+        urgency = scene.urgency
     home = person.nationality == facility.country
     direction = _weighted(rng, {"returning": 45, "staying": 20, "northbound": 25, "unknown": 10}
                           if home else
                           {"northbound": 82, "southbound": 8, "staying": 4, "unknown": 6})
     body = {
         "subject": subject,
-        "consent": {"data_collection": True, "referral_sharing": rng.random() < 0.85,
-                    "follow_up_contact": rng.random() < 0.6,
+        "consent": {"data_collection": True,
+                    "referral_sharing": rng.random() < 0.85 or scene is not None,
+                    "follow_up_contact": rng.random() < 0.6 or scene is not None,
                     "method": "written" if rng.random() < 0.15 else "verbal",
                     "given_by": "guardian" if person.age < 12 else "self"},
         "needs": needs, "urgency": urgency, "vulnerabilities": vulnerabilities,
@@ -335,53 +343,6 @@ def case_body(rng: random.Random, facility: Facility, at: datetime,
         captured = at - timedelta(minutes=rng.randint(15, 480))
         body["captured_at"] = captured.strftime("%Y-%m-%dT%H:%M:%SZ")
     return body, person
-
-
-@dataclass
-class CaseSummary:
-    added: int = 0
-    returning: int = 0
-    closed: int = 0
-    months: set = field(default_factory=set)
-
-
-def _times(rng: random.Random, posts: list[User], count: int, now: datetime) -> list:
-    """(received at, post) pairs over the last year, in opening hours, more of late."""
-    found = []
-    for _ in range(count):
-        post = rng.choice(posts)
-        tz = ZoneInfo(post.facility.timezone or "UTC")
-        day = (now - timedelta(days=1 + int(364 * rng.random() ** 1.2))).astimezone(tz).date()
-        local = datetime.combine(day, time(rng.randint(7, 18), rng.randint(0, 59)), tzinfo=tz)
-        found.append((local.astimezone(UTC), post))
-    return sorted(found, key=lambda pair: pair[0])
-
-
-def add_cases(session: Session, promoters: list[User], count: int, *, rng: random.Random,
-              now: datetime, batch_size: int = 50, between_batches=None) -> CaseSummary:
-    """Record `count` synthetic intakes at the promoters' posts over the last 12 months."""
-    summary, earlier = CaseSummary(), []
-    for index, (at, actor) in enumerate(_times(rng, promoters, count, now), start=1):
-        person = None
-        if earlier and rng.random() < 0.06:
-            person = rng.choice(earlier)
-        body, person_made = case_body(rng, actor.facility, at, person)
-        case, _ = intake.create_case(session, actor, CaseIn().load(body), now=at)
-        if person is None:
-            earlier.append(person_made._replace(pseudonym=pseudonyms.display(
-                case.subject.pseudonym)))
-        else:
-            summary.returning += 1
-        if at < now - timedelta(days=30) and rng.random() < 0.5:
-            closed_at = at + timedelta(days=rng.uniform(0.5, 10))
-            intake.update_case(session, actor, case.id, {"status": "closed"},
-                               now=min(closed_at, now))
-            summary.closed += 1
-        summary.added += 1
-        summary.months.add(at.strftime("%Y-%m"))
-        if between_batches is not None and index % batch_size == 0:
-            between_batches()
-    return summary
 
 
 def case_count(session: Session) -> int:

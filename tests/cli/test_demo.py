@@ -4,21 +4,25 @@ import csv
 import io
 import logging
 import stat
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 
 import click
 import flask_migrate
 import pytest
 import sqlalchemy as sa
+from apscheduler.schedulers.background import BackgroundScheduler
 from flask import Config
 
-from referral import create_app
+from referral import create_app, jobs
+from referral.cli import demo as demo_cli
 from referral.extensions import db
-from referral.models import Case, Facility, Subject, User
-from referral.models.codes import ROLES
+from referral.models import Case, Facility, FollowUp, Notification, Referral, Subject, User
+from referral.models.codes import REFERRAL_STATUSES, ROLES
 from referral.services import auth
 from tests.conftest import test_config as make_config
+
+JOB_SLACK = timedelta(minutes=5)  # the scheduler runs the frequent jobs every 5 minutes
 
 
 def shipped(name: str) -> list[dict]:
@@ -48,9 +52,9 @@ def make_app(folder):
             INSTANCE_PATH=str(folder / "instance"), SECRET_KEY=None))
 
 
-def run_demo(app, cases=40):
-    result = app.test_cli_runner().invoke(args=["demo", "--no-serve", "--cases", str(cases)])
-    return result
+def run_demo(app, cases=60, serve=False, port=5000):
+    args = ["demo", "--cases", str(cases), "--port", str(port)] + ([] if serve else ["--no-serve"])
+    return app.test_cli_runner().invoke(args=args)
 
 
 def printed_accounts(output: str) -> dict[str, tuple[str, str]]:
@@ -127,11 +131,11 @@ def test_demo_cases_come_from_border_posts_over_the_past_year(demo):
     with app.app_context():
         cases = list(db.session.scalars(sa.select(Case)))
         kinds = {db.session.get(Facility, case.facility_id).kind for case in cases}
-    assert len(cases) == 40
+    assert len(cases) == 60
     assert kinds == {"border_post"}
     assert all(case.created_at < datetime.now(UTC) for case in cases)
     assert len({case.created_at.strftime("%Y-%m") for case in cases}) > 6
-    assert "40 added" in output
+    assert "60 added" in output
 
 
 def test_demo_output_shows_no_name_of_a_person(demo):
@@ -165,3 +169,191 @@ def test_demo_refuses_a_database_with_accounts_that_are_not_the_demos(tmp_path):
     assert counts(app) == (0, 1, 0)
     with app.app_context():
         db.engine.dispose()
+
+
+# -- the referral loop -------------------------------------------------------------------
+
+
+def login(client, output: str, username: str) -> dict:
+    password = printed_accounts(output)[username][1]
+    response = client.post("/api/v1/auth/token",
+                           json={"username": username, "password": password})
+    assert response.status_code == 200, response.get_json()
+    return {"Authorization": f"Bearer {response.get_json()['token']}"}
+
+
+def all_of(app, model) -> list:
+    with app.app_context():
+        return list(db.session.scalars(sa.select(model)))
+
+
+def test_demo_has_referrals_in_every_state_each_agreeing_with_the_clock(demo):
+    app, _, _ = demo
+    now = datetime.now(UTC)
+    found = all_of(app, Referral)
+    assert {r.status for r in found} == set(REFERRAL_STATUSES)
+    for r in found:
+        assert r.created_at < now
+        if r.status == "pending":  # not past its deadline, else the job would expire it
+            assert r.responded_at is None and r.expires_at > now
+        if r.status == "expired":  # unanswered, and expired by the job's next run
+            assert r.responded_at is None
+            assert r.expires_at <= r.closed_at <= r.expires_at + JOB_SLACK
+        if r.status in ("accepted", "declined"):
+            assert r.created_at < r.responded_at < r.expires_at
+        if r.status in ("completed", "no_show"):
+            assert r.responded_at < r.completed_at < now
+    assert "emergency" in {r.urgency for r in found if r.status == "pending"}
+
+
+def test_demo_refers_only_people_who_agreed_to_share_and_leaves_the_others_unreferred(demo):
+    app, _, _ = demo
+    cases = all_of(app, Case)
+    referred = {r.case_id for r in all_of(app, Referral)}
+    agreed = {case.id for case in cases if case.consent.referral_sharing}
+    assert referred and referred <= agreed
+    assert len(cases) > len(agreed)
+
+
+def test_demo_has_follow_ups_overdue_since_they_fell_due_and_others_still_to_come(demo):
+    app, _, _ = demo
+    now = datetime.now(UTC)
+    found = all_of(app, FollowUp)
+    overdue = [f for f in found if f.status == "overdue"]
+    scheduled = [f for f in found if f.status == "scheduled"]
+    assert overdue and scheduled
+    assert all(f.due_at <= f.overdue_at <= f.due_at + JOB_SLACK for f in overdue)
+    assert all(f.due_at > now - JOB_SLACK for f in scheduled)
+    assert any(f.due_at > now + timedelta(days=1) for f in scheduled)
+
+
+@pytest.mark.parametrize("username", ["clinica.santarosa", "albergue.casasegura"])
+def test_demo_staff_log_in_to_pending_referrals_emergencies_first_and_unread_news(
+        demo, username):
+    app, _, output = demo
+    client = app.test_client()
+    headers = login(client, output, username)
+    inbox = client.get("/api/v1/referrals?direction=incoming&status=pending", headers=headers)
+    assert inbox.status_code == 200
+    pending = inbox.get_json()["items"]
+    assert pending and pending[0]["urgency"] == "emergency"
+    news = client.get("/api/v1/notifications?unread=true", headers=headers).get_json()
+    assert news["unread"] > 0
+    assert "referral_received" in {item["kind"] for item in news["items"]}
+
+
+def test_demo_promoter_finds_overdue_follow_ups_and_news_of_the_referrals_sent(demo):
+    app, _, output = demo
+    client = app.test_client()
+    headers = login(client, output, "promotor.amatillo")
+    overdue = client.get("/api/v1/follow-ups?status=overdue", headers=headers).get_json()
+    assert overdue["total"] > 0
+    assert {item["kind"] for item in overdue["items"]} == {"referral_attendance"}
+    sent = client.get("/api/v1/referrals?direction=outgoing", headers=headers).get_json()
+    assert {"pending", "declined", "expired"} <= {item["status"] for item in sent["items"]}
+    news = client.get("/api/v1/notifications?unread=true", headers=headers).get_json()
+    assert news["unread"] > 0
+
+
+def test_demo_prints_how_the_referral_loop_stands_in_counts_that_match_the_database(demo):
+    app, _, output = demo
+    lines = output.splitlines()
+    states = next(line for line in lines if line.startswith("referral states:"))
+    unread_at = {line.split()[0]: int(line.split()[1]) for line in lines
+                 if line.startswith("  ") and len(line.split()) == 2}
+    with app.app_context():
+        by_state = dict(db.session.execute(sa.select(Referral.status, sa.func.count())
+                                           .group_by(Referral.status)).all())
+        clinic = db.session.scalar(sa.select(Facility.id).where(
+            Facility.code == "CL-SV-SANTA-ROSA-DE-LIMA"))
+        unread = db.session.scalar(sa.select(sa.func.count()).select_from(Notification).where(
+            Notification.facility_id == clinic, Notification.read_at.is_(None)))
+    for state, count in by_state.items():
+        assert f"{count} {state}" in states
+    assert unread_at["CL-SV-SANTA-ROSA-DE-LIMA"] == unread > 0
+
+
+def test_stand_in_staff_who_answered_for_other_facilities_cannot_log_in(demo):
+    app, _, _ = demo
+    stand_ins = [user for user in all_of(app, User) if user.username.startswith("equipo.")]
+    assert stand_ins and not any(user.active for user in stand_ins)
+    client = app.test_client()
+    for password in ("!", "a password someone might try"):
+        response = client.post("/api/v1/auth/token", json={
+            "username": stand_ins[0].username, "password": password})
+        assert response.status_code == 401
+
+
+def story_of(app) -> tuple[list, list]:
+    """The referral loop of a demo, without the random ids, pseudonyms and slip codes."""
+    with app.app_context():
+        referrals = db.session.execute(
+            sa.select(Referral.created_at, Referral.status, Referral.urgency, Facility.code,
+                      Referral.closed_at)
+            .join(Facility, Facility.id == Referral.to_facility_id)
+            .order_by(Referral.created_at)).all()
+        follow_ups = db.session.execute(
+            sa.select(FollowUp.due_at, FollowUp.kind, FollowUp.status, FollowUp.outcome)
+            .order_by(FollowUp.due_at, FollowUp.kind)).all()
+        db.engine.dispose()
+    return referrals, follow_ups
+
+
+def test_the_same_seed_and_clock_tell_the_same_referral_story(tmp_path, monkeypatch):
+    monkeypatch.setattr(demo_cli, "utcnow", lambda: datetime(2026, 3, 9, 16, 30, tzinfo=UTC))
+    stories = []
+    for name in ("first", "second"):
+        app = make_app(tmp_path / name)
+        result = run_demo(app, cases=25)
+        assert result.exit_code == 0, result.output + repr(result.exception)
+        stories.append(story_of(app))
+    assert stories[0][0] and stories[0] == stories[1]
+
+
+class RecordingScheduler(BackgroundScheduler):
+    made: list = []
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        RecordingScheduler.made.append(self)
+
+
+@pytest.fixture
+def no_listening(monkeypatch):
+    """Serve without a socket: run_simple records the scheduler's state while 'serving'."""
+    RecordingScheduler.made = []
+    seen = {}
+
+    def run_simple(host, port, app, **kwargs):
+        (scheduler,) = RecordingScheduler.made
+        seen.update(host=host, port=port, running=scheduler.running,
+                    jobs={job.id for job in scheduler.get_jobs()})
+        if seen.get("fail"):
+            raise OSError(98, "Address already in use")
+
+    monkeypatch.setattr(demo_cli, "BackgroundScheduler", RecordingScheduler)
+    monkeypatch.setattr(demo_cli, "run_simple", run_simple)
+    level = jobs.log.level  # serving turns the job log lines on; give the suite its own back
+    yield seen
+    jobs.log.setLevel(level)
+
+
+def test_demo_serves_on_localhost_with_the_scheduler_beside_it_and_stops_both(
+        demo, no_listening):
+    app, _, _ = demo
+    result = run_demo(app, serve=True, port=5123)
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    assert no_listening == {"host": "127.0.0.1", "port": 5123, "running": True,
+                            "jobs": set(jobs.JOBS)}
+    assert not RecordingScheduler.made[0].running
+    assert "scheduler: running" in result.output
+    assert all(name in result.output for name in jobs.JOBS)
+
+
+def test_demo_stops_the_scheduler_when_the_port_is_taken(demo, no_listening):
+    app, _, _ = demo
+    no_listening["fail"] = True
+    result = run_demo(app, serve=True, port=5124)
+    assert result.exit_code != 0
+    assert "cannot serve on 127.0.0.1:5124: Address already in use" in result.output
+    assert not RecordingScheduler.made[0].running

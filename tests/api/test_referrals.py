@@ -424,3 +424,44 @@ def test_the_receiver_schedules_its_own_follow_up_while_the_case_is_shared(clien
     client.post(f"/api/v1/referrals/{referral['id']}/decline", headers=clinic)
     again = client.post(f"/api/v1/cases/{case.id}/follow-ups", headers=clinic, json=body)
     assert again.status_code == 404
+
+
+def test_decline_and_cancel_need_no_body(client, headers_for, world, case):
+    first = refer(client, headers_for(world["promoter"]), case.id, world["near"].id).get_json()
+    declined = client.post(f"/api/v1/referrals/{first['id']}/decline",
+                           headers=headers_for(world["near_staff"]))
+    assert declined.status_code == 200
+    assert declined.get_json()["status_reason"] == "other"
+    second = refer(client, headers_for(world["promoter"]), case.id, world["far"].id).get_json()
+    cancelled = client.post(f"/api/v1/referrals/{second['id']}/cancel",
+                            headers=headers_for(world["promoter"]))
+    assert cancelled.status_code == 200 and cancelled.get_json()["status"] == "cancelled"
+
+
+def test_a_gbv_survivor_is_only_referred_where_gbv_care_or_protection_is_offered(
+        client, headers_for, world, case):
+    plain = FacilityFactory(services=["primary_care"], accepts_trafficking_survivors=False)
+    refused = refer(client, headers_for(world["promoter"]), case.id, plain.id,
+                    services=["primary_care"])
+    assert refused.status_code == 422
+    assert "to_facility_id" in refused.get_json()["error"]["fields"]
+    shelter = FacilityFactory(services=["primary_care"], accepts_trafficking_survivors=True)
+    assert refer(client, headers_for(world["promoter"]), case.id, shelter.id,
+                 services=["primary_care"]).status_code == 201
+
+
+def test_a_second_live_referral_to_the_same_facility_is_409(client, headers_for, world, case):
+    headers = headers_for(world["promoter"])
+    assert refer(client, headers, case.id, world["near"].id).status_code == 201
+    again = refer(client, headers, case.id, world["near"].id)
+    assert again.status_code == 409
+    assert refer(client, headers, case.id, world["far"].id).status_code == 201
+
+
+def test_a_closed_case_is_reopened_before_it_is_referred(client, headers_for, world, case):
+    headers = headers_for(world["promoter"])
+    assert client.patch(f"/api/v1/cases/{case.id}", json={"status": "closed"},
+                        headers=headers).status_code == 200
+    assert refer(client, headers, case.id, world["near"].id).status_code == 409
+    client.patch(f"/api/v1/cases/{case.id}", json={"status": "open"}, headers=headers)
+    assert refer(client, headers, case.id, world["near"].id).status_code == 201

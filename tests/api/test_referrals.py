@@ -465,3 +465,21 @@ def test_a_closed_case_is_reopened_before_it_is_referred(client, headers_for, wo
     assert refer(client, headers, case.id, world["near"].id).status_code == 409
     client.patch(f"/api/v1/cases/{case.id}", json={"status": "open"}, headers=headers)
     assert refer(client, headers, case.id, world["near"].id).status_code == 201
+
+
+def test_a_no_show_outcome_closes_the_referral_as_no_show_and_the_attendance_as_missed(
+        client, headers_for, world, case):
+    referral = refer(client, headers_for(world["promoter"]), case.id,
+                     world["near"].id).get_json()
+    clinic = headers_for(world["near_staff"])
+    client.post(f"/api/v1/referrals/{referral['id']}/accept", headers=clinic)
+    closed = client.post(f"/api/v1/referrals/{referral['id']}/complete", headers=clinic,
+                         json={"outcome": "no_show"})
+    assert (closed.get_json()["status"], closed.get_json()["outcome"]) == ("no_show", "no_show")
+    missed = client.get("/api/v1/follow-ups?status=missed",
+                        headers=headers_for(world["promoter"])).get_json()["items"]
+    assert [(f["referral_id"], f["outcome"]) for f in missed] == [(referral["id"], "missed")]
+    notes = client.get("/api/v1/notifications",
+                       headers=headers_for(world["promoter"])).get_json()["items"]
+    assert ("referral_completed", referral["id"]) in [(n["kind"], n["referral_id"])
+                                                      for n in notes]

@@ -8,8 +8,8 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from referral.errors import Invalid, NotFound
-from referral.models import Case, Consent, Subject, User
+from referral.errors import Conflict, Invalid, NotFound
+from referral.models import Case, Consent, Referral, Subject, User
 from referral.services import audit, crypto, duplicates, pseudonyms, scope, sharing
 
 DIGEST_PURPOSE = "request-digest/v1"
@@ -210,6 +210,11 @@ def update_case(session: Session, actor: User, case_id, changes: dict, *, now: d
                       fields={"status": [f"Cannot go from {case.status} to {wanted} by hand."]})
     if case.subject.erased_at is not None and changes.get("notes"):
         raise Invalid("the person's record was erased", fields={"notes": ["Erased."]})
+    if wanted == "closed" and case.status != "closed" and session.scalar(
+            sa.select(Referral.id).where(Referral.case_id == case.id,
+                                         Referral.status == "pending").limit(1)):
+        # A receiving facility would otherwise accept a person the post no longer follows.
+        raise Conflict("the case has pending referrals: cancel them before closing it")
     changed = sorted(name for name, value in changes.items() if getattr(case, name) != value)
     for name in changed:
         setattr(case, name, changes[name])

@@ -483,3 +483,16 @@ def test_a_no_show_outcome_closes_the_referral_as_no_show_and_the_attendance_as_
                        headers=headers_for(world["promoter"])).get_json()["items"]
     assert ("referral_completed", referral["id"]) in [(n["kind"], n["referral_id"])
                                                       for n in notes]
+
+
+def test_a_case_with_a_pending_referral_cannot_be_closed_until_it_is_cancelled(
+        client, headers_for, world, case):
+    headers = headers_for(world["promoter"])
+    referral = refer(client, headers, case.id, world["near"].id).get_json()
+    refused = client.patch(f"/api/v1/cases/{case.id}", json={"status": "closed"},
+                           headers=headers)
+    assert refused.status_code == 409
+    client.post(f"/api/v1/referrals/{referral['id']}/cancel", headers=headers)
+    closed = client.patch(f"/api/v1/cases/{case.id}", json={"status": "closed"},
+                          headers=headers)
+    assert closed.status_code == 200 and closed.get_json()["status"] == "closed"

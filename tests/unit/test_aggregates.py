@@ -1,0 +1,132 @@
+"""Statistics counts: every table agrees with a count made record by record."""
+
+import random
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from itertools import product
+
+import pytest
+
+from referral.extensions import db
+from referral.models import Facility
+from referral.models.codes import NEEDS, VULNERABILITIES
+from referral.services import aggregates
+from referral.services.aggregates import Period
+from tests.factories import (
+    BorderPostFactory,
+    CaseFactory,
+    FacilityFactory,
+    ReferralFactory,
+    SubjectFactory,
+)
+
+OCTOBER = Period(datetime(2026, 10, 1, tzinfo=UTC), datetime(2026, 11, 1, tzinfo=UTC))
+STATES = ("pending", "accepted", "declined", "expired", "cancelled", "completed", "no_show")
+
+
+@pytest.fixture
+def records(session):
+    """Cases and referrals in October, some just outside it, with every kind of value."""
+    rng = random.Random(7)
+    posts = [BorderPostFactory(country=c) for c in ("SV", "GT", "MX")]
+    clinics = [FacilityFactory(services=["primary_care", "gbv_care", "shelter"])
+               for _ in range(2)]
+    cases, referrals = [], []
+    for index in range(60):
+        inside = index % 10 != 0
+        at = OCTOBER.start + timedelta(hours=rng.randrange(0, 31 * 24)) if inside else (
+            OCTOBER.end + timedelta(minutes=index) if index % 20 else
+            OCTOBER.start - timedelta(seconds=1))
+        subject = SubjectFactory(sex=rng.choice(["female", "male"]),
+                                 nationality=rng.choice(["HN", "GT", "VE", None]))
+        case = CaseFactory(facility=rng.choice(posts), subject=subject, created_at=at,
+                           age_band=rng.choice(["12-17", "18-29", "30-49"]),
+                           urgency=rng.choice(["urgent", "routine"]),
+                           needs=rng.sample(NEEDS, rng.randrange(0, 3)),
+                           vulnerabilities=rng.sample(VULNERABILITIES, rng.randrange(0, 2)))
+        cases.append(case)
+        if index % 2:
+            referrals.append(_referral(rng, case, rng.choice(clinics), at))
+    return cases, referrals
+
+
+def _referral(rng, case, clinic, at):
+    status = rng.choice(STATES)
+    respond = at + timedelta(days=rng.choice([1, 40]))  # inside October, or after it
+    close = respond + timedelta(days=rng.choice([0, 2, 45]))
+    referral = ReferralFactory(case=case, to_facility=clinic, status=status, created_at=at,
+                               urgency=rng.choice(["emergency", "routine"]),
+                               services=rng.sample(["primary_care", "gbv_care", "shelter"],
+                                                   rng.randrange(1, 3)))
+    referral.responded_at = respond if status in ("accepted", "declined", "completed",
+                                                  "no_show", "cancelled") else None
+    referral.closed_at = (respond if status == "declined" else close) if status not in (
+        "pending", "accepted") else None
+    if status == "expired":
+        referral.responded_at = None
+    db.session.flush()
+    return referral
+
+
+def status_at_end(referral, end):
+    if referral.closed_at is not None and referral.closed_at < end:
+        return referral.status
+    if referral.responded_at is not None and referral.responded_at < end:
+        return "accepted"
+    return "pending"
+
+
+def values(record, name, metric, end):
+    """The values one record has for one dimension, counted by hand."""
+    case = record if metric == "cases" else record.case
+    by_name = {
+        "intake_facility": [str(case.facility_id)],
+        "country": [db.session.get(Facility, case.facility_id).country],
+        "need": case.needs, "vulnerability": case.vulnerabilities,
+        "urgency": [record.urgency],
+    }
+    if metric == "referrals":
+        by_name |= {"service": record.services, "to_facility": [str(record.to_facility_id)],
+                    "referral_status": [status_at_end(record, end)]}
+    return by_name.get(name) or ([] if name in aggregates.MULTI_VALUED
+                                 else [getattr(case, name)])
+
+
+def by_hand(rows, table):
+    counted = Counter()
+    for row in rows:
+        for combo in product(*(row[name] for name in table)):
+            counted[combo] += 1
+    return dict(counted)
+
+
+@pytest.mark.parametrize("metric", aggregates.METRICS)
+def test_every_table_matches_a_count_made_record_by_record(records, metric):
+    cases, referrals = records
+    counted = aggregates.count_all(db.session, metric, OCTOBER)
+    assert set(counted) == set(aggregates.tables(metric))
+    rows = [{name: values(record, name, metric, OCTOBER.end)
+             for name in aggregates.DIMENSIONS[metric]}
+            for record in (cases if metric == "cases" else referrals)
+            if OCTOBER.start <= record.created_at < OCTOBER.end]
+    assert 20 < len(rows) < 60
+    for table, counts in counted.items():
+        assert counts == by_hand(rows, table), table
+
+
+def test_the_tables_a_manager_can_ask_for():
+    assert len(aggregates.tables("cases")) == 1 + 9 + 36 + 84
+    assert len(aggregates.tables("referrals")) == 1 + 12 + 66 + 220
+    assert ("need", "vulnerability", "service") in aggregates.tables("referrals")
+
+
+def test_a_referral_counts_with_the_status_it_had_at_the_end_of_the_period(session):
+    case = CaseFactory(created_at=OCTOBER.start + timedelta(days=3))
+    ReferralFactory(case=case, status="completed", created_at=OCTOBER.start + timedelta(days=3),
+                    responded_at=OCTOBER.end - timedelta(days=1),
+                    completed_at=OCTOBER.end + timedelta(days=2),
+                    closed_at=OCTOBER.end + timedelta(days=2))
+    counted = aggregates.count_all(db.session, "referrals", OCTOBER)
+    assert counted[("referral_status",)] == {("accepted",): 1}
+    november = Period(OCTOBER.end, datetime(2026, 12, 1, tzinfo=UTC))
+    assert aggregates.count_all(db.session, "referrals", november)[("referral_status",)] == {}

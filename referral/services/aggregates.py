@@ -138,3 +138,36 @@ def count_all(session: Session, metric: str, period: Period) -> dict[Table, Coun
         parent = _summable_parent(table, metric)
         result[table] = _sum_over(result[parent[0]], parent[1])
     return result
+
+
+Cell = tuple[str, Table, tuple]  # (period key, table, values): one published number
+
+
+def additive_lines(period_key: str, counted: dict[Table, Counts]):
+    """Every relation an intruder knows inside one period: the cells of a table along a
+    single-valued dimension sum to the margin cell without it. Yields (total, parts);
+    cells not listed are 0, known to all, so they are left out of the parts."""
+    for table, counts in counted.items():
+        for position, name in enumerate(table):
+            if name in MULTI_VALUED:
+                continue
+            margin = table[:position] + table[position + 1:]
+            groups: dict[tuple, list[Cell]] = {}
+            for values in counts:
+                rest = values[:position] + values[position + 1:]
+                groups.setdefault(rest, []).append((period_key, table, values))
+            for rest, parts in groups.items():
+                yield (period_key, margin, rest), tuple(parts)
+
+
+def period_lines(parent_key: str, parent: dict[Table, Counts],
+                 children: dict[str, dict[Table, Counts]]):
+    """The months of a quarter (the quarters of a year) sum to it, cell by cell. Not for
+    referral_status: a status at the end of a month is not the one at the quarter's end."""
+    for table, counts in parent.items():
+        if "referral_status" in table:
+            continue
+        for values in counts:
+            parts = tuple((key, table, values) for key, tables_of in children.items()
+                          if values in tables_of[table])
+            yield (parent_key, table, values), parts

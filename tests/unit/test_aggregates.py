@@ -130,3 +130,40 @@ def test_a_referral_counts_with_the_status_it_had_at_the_end_of_the_period(sessi
     assert counted[("referral_status",)] == {("accepted",): 1}
     november = Period(OCTOBER.end, datetime(2026, 12, 1, tzinfo=UTC))
     assert aggregates.count_all(db.session, "referrals", november)[("referral_status",)] == {}
+
+
+@pytest.mark.parametrize("metric", aggregates.METRICS)
+def test_every_additive_line_sums_to_its_margin(records, metric):
+    counted = aggregates.count_all(db.session, metric, OCTOBER)
+    cell = {("2026-10", table, values): count
+            for table, counts in counted.items() for values, count in counts.items()}
+    lines = list(aggregates.additive_lines("2026-10", counted))
+    assert lines
+    for total, parts in lines:
+        assert cell.get(total, 0) == sum(cell[part] for part in parts), total
+        assert all(name not in aggregates.MULTI_VALUED
+                   for name in set(total[1]) ^ set(parts[0][1]))
+    # A multi-valued dimension is never summed away.
+    assert not [t for t, parts in lines if t[1] == () and parts[0][1] == ("need",)]
+
+
+def test_months_sum_to_their_quarter_except_referral_statuses(session):
+    months = [Period(datetime(2026, m, 1, tzinfo=UTC), datetime(2026, m + 1, 1, tzinfo=UTC))
+              for m in (7, 8, 9)]
+    quarter = Period(months[0].start, months[-1].end)
+    for index, month in enumerate(months):
+        case = CaseFactory(created_at=month.start + timedelta(days=index + 1))
+        ReferralFactory(case=case, created_at=case.created_at, status="accepted",
+                        responded_at=month.end + timedelta(days=1))
+    children = {f"2026-{m.start.month:02d}": aggregates.count_all(db.session, "referrals", m)
+                for m in months}
+    parent = aggregates.count_all(db.session, "referrals", quarter)
+    cell = {(key, table, values): count
+            for key, counted in (*children.items(), ("2026-Q3", parent))
+            for table, counts in counted.items() for values, count in counts.items()}
+    lines = list(aggregates.period_lines("2026-Q3", parent, children))
+    for total, parts in lines:
+        assert cell[total] == sum(cell[part] for part in parts)
+    assert not [total for total, _ in lines if "referral_status" in total[1]]
+    # Why: each month ends with its referral pending; the quarter ends with two accepted.
+    assert parent[("referral_status",)] == {("accepted",): 2, ("pending",): 1}

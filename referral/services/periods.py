@@ -1,0 +1,98 @@
+"""Calendar periods of statistics: ISO weeks, months, quarters and years, in UTC.
+
+A period is known by its key (`2026-W43`, `2026-10`, `2026-Q4`, `2026`); it has finished
+when its end has passed. Months make quarters and quarters make years; ISO weeks stand
+alone (a week can straddle two months).
+"""
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+KINDS = ("week", "month", "quarter", "year")
+PARENT = {"month": "quarter", "quarter": "year"}
+KEY_FORMS = {
+    "week": re.compile(r"^(\d{4})-W(\d{2})$"),
+    "month": re.compile(r"^(\d{4})-(\d{2})$"),
+    "quarter": re.compile(r"^(\d{4})-Q([1-4])$"),
+    "year": re.compile(r"^(\d{4})$"),
+}
+
+
+@dataclass(frozen=True, order=True)
+class CalendarPeriod:
+    start: datetime
+    end: datetime
+    kind: str
+    key: str
+
+    def finished(self, now: datetime) -> bool:
+        return self.end <= now
+
+    def children(self) -> list["CalendarPeriod"]:
+        """The months of a quarter, the quarters of a year; nothing for others."""
+        child = {"quarter": "month", "year": "quarter"}.get(self.kind)
+        if child is None:
+            return []
+        found, moment = [], self.start
+        while moment < self.end:
+            period = containing(child, moment)
+            found.append(period)
+            moment = period.end
+        return found
+
+
+def _at(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+def containing(kind: str, moment: datetime) -> CalendarPeriod:
+    """The period of this kind that holds the moment."""
+    day = moment.astimezone(UTC).date()
+    if kind == "week":
+        year, week, weekday = day.isocalendar()
+        start = day - timedelta(days=weekday - 1)
+        return CalendarPeriod(_at(start), _at(start + timedelta(days=7)), kind,
+                              f"{year}-W{week:02d}")
+    if kind == "month":
+        start = day.replace(day=1)
+        end = date(start.year + start.month // 12, start.month % 12 + 1, 1)
+        return CalendarPeriod(_at(start), _at(end), kind, f"{start:%Y-%m}")
+    if kind == "quarter":
+        quarter = (day.month - 1) // 3
+        start = date(day.year, 3 * quarter + 1, 1)
+        end = date(day.year + (quarter == 3), (3 * quarter + 3) % 12 + 1, 1)
+        return CalendarPeriod(_at(start), _at(end), kind, f"{day.year}-Q{quarter + 1}")
+    if kind == "year":
+        return CalendarPeriod(_at(date(day.year, 1, 1)), _at(date(day.year + 1, 1, 1)), kind,
+                              str(day.year))
+    raise ValueError(f"unknown period kind {kind!r}")
+
+
+def from_key(kind: str, key: str) -> CalendarPeriod:
+    """The period a key names; ValueError when it is not a key of this kind."""
+    found = KEY_FORMS[kind].match(key or "")
+    if not found:
+        raise ValueError(f"not a {kind} key: {key!r}")
+    year = int(found[1])
+    if kind == "week":
+        moment = date.fromisocalendar(year, int(found[2]), 1)
+    elif kind == "month":
+        moment = date(year, int(found[2]), 1)
+    elif kind == "quarter":
+        moment = date(year, 3 * int(found[2]) - 2, 1)
+    else:
+        moment = date(year, 1, 1)
+    period = containing(kind, _at(moment))
+    if period.key != key:
+        raise ValueError(f"not a {kind} key: {key!r}")
+    return period
+
+
+def finished_between(kind: str, first: datetime, now: datetime) -> list[CalendarPeriod]:
+    """Every finished period of a kind from the one holding `first` up to now, in order."""
+    found, period = [], containing(kind, first)
+    while period.finished(now):
+        found.append(period)
+        period = containing(kind, period.end)
+    return found

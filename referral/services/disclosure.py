@@ -1,0 +1,192 @@
+"""Disclosure control of a statistics release: which cells to publish as suppressed.
+
+Pure: cells and additive lines in, a suppression pattern out (DESIGN.md, "Statistics and
+disclosure control"). A cell is any hashable key with a true count; a `Line` is a relation an
+intruder knows, `total == sum(parts)` (the cells along one dimension and their marginal, or
+the months of a quarter and the quarter). Cells of the releases this one depends on are
+`frozen`: already published or hidden, they never change. Multi-valued dimensions simply
+come with no lines. A key in a line but not in `counts` counts 0; zero cells may also be
+left out of the lines altogether (published zeros add nothing), which shrinks large sparse
+tables, at the price of never using them as a last resort (step 2).
+
+`protect`:
+1. primary suppression: every non-frozen cell with a count in 1..k-1 (0 is published);
+2. complementary suppression until no line has exactly one hidden cell, the lines whose
+   hidden cell is smallest first. In such a line, hide a non-frozen published cell: above 0
+   first; then the one opening the fewest new lines with a single hidden cell (its other
+   lines holding none, minus those holding one, which it closes: the classic rectangle);
+   then the smallest. The middle key is ours: on the benchmark it hides 6-19% fewer cells
+   than "smallest" alone. A 0 only where a line offers nothing else: a hidden 0 widens its
+   partners' lower bound to 0, so it meets the criterion, but it hides no one, intruders
+   often know structural zeros (no maternal care at age 0-4), and every hidden 0 is one
+   more suppressed row. A line whose other cells are all frozen cannot be fixed here;
+3. the audit (`disclosure_audit`), over this release and its dependencies together; for
+   every exposed small cell, hide the smallest non-frozen published cell of its lines (or,
+   if none, of the lines reached through the hidden cells around it), close the lines again
+   and audit again. Each round hides at least one more cell, so the loop ends; an exposed
+   cell with no candidate at all is exposed by the frozen releases alone (nothing this
+   release does reaches it) and is reported in `Pattern.unresolved`.
+"""
+
+import heapq
+from collections.abc import Hashable, Iterable, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from referral.services.disclosure_audit import Auditor, Table
+
+Key = Hashable
+
+
+@dataclass(frozen=True)
+class Line:
+    """An additive relation an intruder knows: total == sum(parts)."""
+
+    total: Key
+    parts: tuple[Key, ...]
+
+
+@dataclass
+class Pattern:
+    """What to publish as suppressed in this release, and how it was found."""
+
+    hidden: set[Key]
+    primary: set[Key]
+    rounds: int
+    complementary: int = 0  # cells hidden by the line rule (step 2)
+    audit_added: int = 0  # cells hidden because the audit found an exposure (step 3)
+    lp_calls: int = 0
+    unresolved: set[Key] = field(default_factory=set)
+
+
+def protect(counts: Mapping[Key, int], lines: Iterable[Line], *, k: int,
+            frozen: Mapping[Key, bool] | None = None) -> Pattern:
+    """The suppression pattern of one release; `frozen` maps dependency cells to hidden."""
+    if k < 1:
+        raise ValueError("k must be at least 1")
+    frozen = frozen or {}
+    table = Table(counts, lines, extra=frozen)
+    fixed = table.mask(frozen)
+    hidden = table.mask(key for key, was_hidden in frozen.items() if was_hidden)
+    primary = (table.values >= 1) & (table.values <= k - 1) & ~fixed
+    hidden |= primary
+    lines_rule = _Suppressor(table, fixed, hidden)
+    complementary = lines_rule.close_lines()
+    auditor = Auditor(table, k)
+    unresolved: set[int] = set()
+    rounds = added = 0
+    while True:
+        rounds += 1
+        exposed = auditor.exposed(hidden) - unresolved
+        more = 0
+        for cell in sorted(exposed):
+            candidate = lines_rule.nearest_candidate(cell)
+            if candidate is None:
+                unresolved.add(cell)
+            else:
+                lines_rule.hide(candidate)
+                more += 1
+        if not more:
+            break
+        added += more
+        complementary += lines_rule.close_lines()
+    return Pattern(
+        hidden=_keys(table, hidden & ~fixed), primary=_keys(table, primary), rounds=rounds,
+        complementary=complementary, audit_added=added, lp_calls=auditor.lp_calls,
+        unresolved={table.keys[i] for i in unresolved})
+
+
+def audit(counts: Mapping[Key, int], lines: Iterable[Line], hidden: set[Key], *,
+          k: int) -> set[Key]:
+    """The small hidden cells an intruder derives or bounds inside [1, k-1]; empty is safe."""
+    table = Table(counts, lines, extra=hidden)
+    exposed = Auditor(table, k).exposed(table.mask(hidden))
+    return {table.keys[i] for i in exposed}
+
+
+def information_loss(counts: Mapping[Key, int], hidden: Iterable[Key]) -> dict[str, float]:
+    """Share of the non-zero cells hidden, and share of the total count hidden (one table)."""
+    hidden = set(hidden)
+    nonzero = [key for key, count in counts.items() if count > 0]
+    total = sum(counts[key] for key in nonzero)
+    lost = [key for key in nonzero if key in hidden]
+    return {"cells": len(lost) / len(nonzero) if nonzero else 0.0,
+            "people": sum(counts[key] for key in lost) / total if total else 0.0}
+
+
+def _keys(table: Table, mask: np.ndarray) -> set[Key]:
+    return {table.keys[i] for i in np.flatnonzero(mask)}
+
+
+class _Suppressor:
+    """Hides cells of this release, tracking how many hidden cells each line holds."""
+
+    def __init__(self, table: Table, fixed: np.ndarray, hidden: np.ndarray):
+        self.by_line = (table.matrix != 0).astype(np.int64)
+        self.by_cell = self.by_line.tocsc()
+        self.fixed = fixed
+        self.hidden = hidden  # shared with the caller, updated in place
+        self.values = table.values
+        self.line_hidden = self.by_line @ hidden.astype(np.int64)
+        self.queue: list[tuple[int, int]] = []
+        for line in np.flatnonzero(self.line_hidden == 1):
+            cells = self._cells(self.by_line, line)
+            self._push(line, cells[hidden[cells]][0])
+
+    def _cells(self, matrix, i: int) -> np.ndarray:
+        return matrix.indices[matrix.indptr[i]:matrix.indptr[i + 1]]
+
+    def _push(self, line: int, hidden_cell: int) -> None:
+        heapq.heappush(self.queue, (int(self.values[hidden_cell]), int(line)))
+
+    def hide(self, cell: int) -> None:
+        """Hide one cell; lines left with exactly one hidden cell join the queue."""
+        self.hidden[cell] = True
+        lines = self._cells(self.by_cell, cell)
+        self.line_hidden[lines] += 1
+        for line in lines[self.line_hidden[lines] == 1]:
+            self._push(line, cell)
+
+    def _best_free(self, cells: np.ndarray) -> int | None:
+        """The cell to hide among `cells`: above 0, fewest new lines to fix, smallest."""
+        free = cells[~self.hidden[cells] & ~self.fixed[cells]]
+        if not len(free):
+            return None
+        opened = np.empty(len(free), dtype=np.int64)
+        for n, cell in enumerate(free):
+            held = self.line_hidden[self._cells(self.by_cell, cell)]
+            opened[n] = np.count_nonzero(held == 0) - np.count_nonzero(held == 1)
+        return int(free[np.lexsort((free, self.values[free], opened, self.values[free] == 0))[0]])
+
+    def close_lines(self) -> int:
+        """Step 2: hide until no fixable line has exactly one hidden cell; returns how many."""
+        count = 0
+        while self.queue:
+            _, line = heapq.heappop(self.queue)
+            if self.line_hidden[line] != 1:
+                continue
+            candidate = self._best_free(self._cells(self.by_line, line))
+            if candidate is not None:  # else every other cell is frozen: the audit decides
+                self.hide(candidate)
+                count += 1
+        return count
+
+    def nearest_candidate(self, cell: int) -> int | None:
+        """The best free cell in the lines of `cell`, else one line further, and so on."""
+        seen_cells = {cell}
+        seen_lines: set[int] = set()
+        frontier = [cell]
+        while frontier:
+            lines = {int(x) for c in frontier for x in self._cells(self.by_cell, c)}
+            lines -= seen_lines
+            if not lines:
+                return None
+            seen_lines |= lines
+            cells = np.unique(np.concatenate([self._cells(self.by_line, x) for x in lines]))
+            candidate = self._best_free(cells)
+            if candidate is not None:
+                return candidate
+            frontier = [int(c) for c in cells[self.hidden[cells]] if int(c) not in seen_cells]
+            seen_cells.update(frontier)
+        return None

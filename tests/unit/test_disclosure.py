@@ -1,0 +1,304 @@
+"""Disclosure control: suppression patterns survive an intruder written independently here."""
+
+import itertools
+import math
+import random
+
+import numpy as np
+import pytest
+from scipy.optimize import Bounds, LinearConstraint, linprog, milp
+
+from referral.services import disclosure_audit
+from referral.services.disclosure import Line, audit, information_loss, protect
+from referral.services.disclosure_audit import Auditor, Table
+
+K = 5
+ALL = "*"
+
+
+def cube(array, name="t"):
+    """Counts and lines of an n-D table with all its marginals; keys (name, i, j, ...)."""
+    array = np.asarray(array)
+    counts, lines = {}, []
+    for key in itertools.product(*[[*range(n), ALL] for n in array.shape]):
+        index = tuple(slice(None) if i == ALL else i for i in key)
+        counts[(name, *key)] = int(array[index].sum())
+        for d, i in enumerate(key):
+            if i == ALL:
+                parts = tuple((name, *key[:d], j, *key[d + 1:]) for j in range(array.shape[d]))
+                lines.append(Line((name, *key), parts))
+    return counts, lines
+
+
+def small(counts, k=K):
+    return {key for key, count in counts.items() if 1 <= count <= k - 1}
+
+
+def equations(counts, lines, hidden):
+    """The intruder's system: the hidden cells as unknowns, `A x == b`, one row per line."""
+    unknowns = sorted(hidden, key=repr)
+    position = {key: i for i, key in enumerate(unknowns)}
+    rows, rhs = [], []
+    for line in lines:
+        row, known = np.zeros(len(unknowns)), 0.0
+        for key, sign in [(line.total, 1.0)] + [(part, -1.0) for part in line.parts]:
+            if key in position:
+                row[position[key]] += sign
+            else:
+                known -= sign * counts.get(key, 0)
+        if row.any():
+            rows.append(row)
+            rhs.append(known)
+    return unknowns, np.array(rows).reshape(-1, len(unknowns)), np.array(rhs)
+
+
+def intruder(counts, lines, hidden, k=K):
+    """Independent LP attack on the whole system at once: the small hidden cells exposed."""
+    unknowns, a, b = equations(counts, lines, hidden)
+    equalities = {"A_eq": a, "b_eq": b} if len(b) else {}
+    exposed = set()
+    for i, key in enumerate(unknowns):
+        if not 1 <= counts.get(key, 0) <= k - 1:
+            continue
+        objective = np.eye(len(unknowns))[i]
+        lowest = linprog(objective, bounds=(0, None), method="highs", **equalities)
+        assert lowest.status == 0
+        if math.ceil(lowest.fun - 1e-6) < 1:
+            continue
+        highest = linprog(-objective, bounds=(0, None), method="highs", **equalities)
+        assert highest.status in (0, 3)  # 3: unbounded
+        if highest.status == 0 and math.floor(-highest.fun + 1e-6) <= k - 1:
+            exposed.add(key)
+    return exposed
+
+
+def whole_number_intruder(counts, lines, hidden, k=K):
+    """Integer programming attack: can each small hidden cell be 0, and can it reach k?"""
+    unknowns, a, b = equations(counts, lines, hidden)
+    exposed = set()
+    for i, key in enumerate(unknowns):
+        if not 1 <= counts.get(key, 0) <= k - 1:
+            continue
+        upper = np.full(len(unknowns), np.inf)
+        upper[i] = k  # only whether k is reachable matters; keeps the program bounded
+        reach = []
+        for sign in (1.0, -1.0):
+            result = milp(sign * np.eye(len(unknowns))[i], integrality=np.ones(len(unknowns)),
+                          bounds=Bounds(0, upper), constraints=LinearConstraint(a, b, b))
+            assert result.status == 0
+            reach.append(round(result.x[i]))
+        if reach[0] >= 1 and reach[1] <= k - 1:
+            exposed.add(key)
+    return exposed
+
+
+def lines_with_one_hidden(lines, hidden):
+    return [x for x in lines if len({x.total, *x.parts} & hidden) == 1]
+
+
+def assert_safe(counts, lines, pattern, frozen_hidden=(), k=K):
+    hidden = pattern.hidden | set(frozen_hidden)
+    assert pattern.primary <= pattern.hidden
+    assert not {key for key in counts if key not in hidden} & small(counts, k)
+    assert intruder(counts, lines, hidden, k) == set()
+
+
+def test_primary_suppression_hides_counts_from_1_to_k_minus_1_only():
+    counts = {"zero": 0, "one": 1, "four": 4, "five": 5, "many": 120}
+    pattern = protect(counts, [], k=K)
+    assert pattern.primary == {"one", "four"}
+    assert pattern.hidden == {"one", "four"}
+
+
+def test_a_small_cell_derivable_from_its_row_gets_a_complement():
+    counts, lines = cube([[2, 10, 7], [8, 9, 12]])
+    assert audit(counts, lines, {("t", 0, 0)}, k=K) == {("t", 0, 0)}
+    pattern = protect(counts, lines, k=K)
+    assert pattern.primary == {("t", 0, 0)}
+    assert len(pattern.hidden & {("t", 0, j) for j in range(3)}) >= 2
+    assert len(pattern.hidden & {("t", i, 0) for i in range(2)}) >= 2
+    assert audit(counts, lines, pattern.hidden, k=K) == set()
+    assert_safe(counts, lines, pattern)
+
+
+@pytest.mark.parametrize("seed", range(200))
+def test_random_3x4_tables_survive_the_intruder(seed):
+    rng = np.random.default_rng(seed)
+    counts, lines = cube(rng.choice([0, 0, 1, 1, 2, 3, 4, 6, 9, 15], size=(3, 4)))
+    pattern = protect(counts, lines, k=K)
+    assert_safe(counts, lines, pattern)
+    assert lines_with_one_hidden(lines, pattern.hidden) == []
+
+
+@pytest.mark.parametrize("seed", range(25))
+def test_random_4x4_tables_survive_a_whole_number_intruder(seed):
+    rng = np.random.default_rng(1000 + seed)
+    counts, lines = cube(rng.choice([0, 0, 1, 2, 3, 4, 7, 12], size=(4, 4)))
+    pattern = protect(counts, lines, k=K)
+    assert whole_number_intruder(counts, lines, pattern.hidden) == set()
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_random_3d_tables_with_all_marginals_survive_the_intruder(seed):
+    rng = np.random.default_rng(2000 + seed)
+    counts, lines = cube(rng.choice([0, 0, 0, 1, 1, 2, 3, 5, 8, 20], size=(3, 3, 4)))
+    assert_safe(counts, lines, protect(counts, lines, k=K))
+
+
+@pytest.mark.parametrize("local", [False, True], ids=["whole", "local"])
+@pytest.mark.parametrize("seed", range(12))
+def test_the_audit_finds_exactly_what_the_independent_intruder_finds(seed, local, monkeypatch):
+    if local:  # attack every component as if it were large: neighbourhoods first
+        monkeypatch.setattr(disclosure_audit, "LOCAL_FROM", 0)
+        monkeypatch.setattr(disclosure_audit, "BATCH_FROM", 10**6)
+    rng = random.Random(3000 + seed)
+    counts, lines = cube([[[rng.choice([0, 1, 2, 3, 6, 11]) for _ in range(4)]
+                           for _ in range(3)] for _ in range(3)])
+    hidden = small(counts) | {key for key in counts if rng.random() < 0.25}
+    assert audit(counts, lines, hidden, k=K) == intruder(counts, lines, hidden)
+
+
+def nationality_months():
+    """Three months of cases by nationality (HN, NI) and their quarter, one 'NI' rare month."""
+    counts, lines, frozen = {}, [], {}
+    for month, (hn, ni) in enumerate([(30, 2), (25, 6), (40, 7)], start=1):
+        month_counts, month_lines = {("HN", month): hn, ("NI", month): ni,
+                                     ("all", month): hn + ni}, [
+            Line(("all", month), (("HN", month), ("NI", month)))]
+        hidden = protect(month_counts, month_lines, k=K).hidden
+        counts |= month_counts
+        lines += month_lines
+        frozen |= {key: key in hidden for key in month_counts}
+    for group in ("HN", "NI", "all"):
+        counts[(group, "Q")] = sum(counts[(group, m)] for m in (1, 2, 3))
+        lines.append(Line((group, "Q"), tuple((group, m) for m in (1, 2, 3))))
+    lines.append(Line(("all", "Q"), (("HN", "Q"), ("NI", "Q"))))
+    return counts, lines, frozen
+
+
+def test_a_quarter_that_would_reveal_a_hidden_month_is_hidden():
+    counts, lines, frozen = nationality_months()
+    frozen_hidden = {key for key, was_hidden in frozen.items() if was_hidden}
+    assert ("NI", 1) in frozen_hidden and ("NI", 2) not in frozen_hidden
+    # The quarter's cells are all >= k, yet publishing them reveals NI in month 1.
+    assert audit(counts, lines, frozen_hidden, k=K) == {("NI", 1)}
+    pattern = protect(counts, lines, k=K, frozen=frozen)
+    assert pattern.primary == set()
+    assert ("NI", "Q") in pattern.hidden
+    assert pattern.hidden <= {("HN", "Q"), ("NI", "Q"), ("all", "Q")}
+    assert audit(counts, lines, pattern.hidden | frozen_hidden, k=K) == set()
+    assert_safe(counts, lines, pattern, frozen_hidden)
+
+
+def test_the_loop_hides_the_whole_release_when_every_cell_would_expose():
+    counts, lines, frozen = {}, [], {}
+    for month, (hn, ni) in enumerate([(2, 2), (10, 10), (12, 10)], start=1):
+        counts |= {("HN", month): hn, ("NI", month): ni, ("all", month): hn + ni}
+        lines.append(Line(("all", month), (("HN", month), ("NI", month))))
+        frozen |= {("HN", month): month == 1, ("NI", month): month == 1,
+                   ("all", month): month == 1}
+    for group in ("HN", "NI", "all"):
+        counts[(group, "Q")] = sum(counts[(group, m)] for m in (1, 2, 3))
+        lines.append(Line((group, "Q"), tuple((group, m) for m in (1, 2, 3))))
+    lines.append(Line(("all", "Q"), (("HN", "Q"), ("NI", "Q"))))
+    pattern = protect(counts, lines, k=K, frozen=frozen)
+    assert pattern.hidden == {("HN", "Q"), ("NI", "Q"), ("all", "Q")}
+    assert pattern.unresolved == set()
+    assert_safe(counts, lines, pattern, {key for key, h in frozen.items() if h})
+
+
+def test_an_exposure_the_frozen_releases_already_make_is_reported_not_chased():
+    counts = {"m1": 2, "m2": 10, "m3": 12, "q": 24, "other": 3}
+    lines = [Line("q", ("m1", "m2", "m3"))]
+    frozen = {"m1": True, "m2": False, "m3": False, "q": False}
+    pattern = protect(counts, lines, k=K, frozen=frozen)
+    assert pattern.unresolved == {"m1"}
+    assert pattern.hidden == {"other"}
+
+
+def test_iterative_elimination_alone_follows_a_chain():
+    # 10 = x + 4 gives x = 6; then 8 = x + z gives z = 2.
+    counts = {"t1": 10, "x": 6, "y": 4, "t2": 8, "z": 2}
+    lines = [Line("t1", ("x", "y")), Line("t2", ("x", "z"))]
+    table = Table(counts, lines)
+    auditor = Auditor(table, K)
+    assert auditor.exposed(table.mask({"x", "z"})) == {table.index["z"]}
+    assert auditor.lp_calls == 0
+
+
+def test_an_auditor_asked_about_fewer_hidden_cells_forgets_what_it_saw():
+    counts = {"a": 2, "b": 3, "ab": 5}
+    table = Table(counts, [Line("ab", ("a", "b"))])
+    auditor = Auditor(table, K)
+    assert auditor.exposed(table.mask({"a", "b"})) == set()  # a may be 0: a witness
+    assert auditor.exposed(table.mask({"a"})) == {table.index["a"]}
+
+
+def test_a_count_bounded_inside_1_to_k_minus_1_is_exposed_though_not_derived():
+    # a + b = 5, b + c = 3, a + d = 4: a in [2, 4], b in [1, 3]; c and d may be 0.
+    counts = {"a": 3, "b": 2, "c": 1, "d": 1, "ab": 5, "bc": 3, "ad": 4}
+    lines = [Line("ab", ("a", "b")), Line("bc", ("b", "c")), Line("ad", ("a", "d"))]
+    hidden = {"a", "b", "c", "d"}
+    assert audit(counts, lines, hidden, k=K) == {"a", "b"}
+    assert intruder(counts, lines, hidden) == {"a", "b"}
+    pattern = protect(counts, lines, k=K)
+    assert_safe(counts, lines, pattern)
+
+
+def test_bounds_are_rounded_inward_to_whole_numbers():
+    # x + y = 3, y + z = 3, x + z = v = w + 1: in real numbers x, z >= 0.5, so in whole
+    # numbers both lie in [1, 3]; v in [1, 6] and y, w from 0 stay safe.
+    counts = {"x": 2, "y": 1, "z": 2, "v": 4, "w": 3, "a": 3, "b": 3, "d": 1}
+    lines = [Line("a", ("x", "y")), Line("b", ("y", "z")), Line("v", ("x", "z")),
+             Line("v", ("w", "d"))]
+    hidden = {"x", "y", "z", "v", "w"}
+    assert intruder(counts, lines, hidden) == {"x", "z"}
+    assert audit(counts, lines, hidden, k=K) == {"x", "z"}
+
+
+def test_independent_tables_are_solved_as_separate_components(monkeypatch):
+    rng = np.random.default_rng(7)
+    first = cube(rng.choice([0, 1, 2, 3, 8, 20], size=(4, 5)), name="first")
+    second = cube(rng.choice([0, 1, 2, 3, 8, 20], size=(3, 6)), name="second")
+    sizes = []
+    real = disclosure_audit.linprog
+
+    def counting(c, **kwargs):
+        sizes.append(len(c))
+        return real(c, **kwargs)
+
+    monkeypatch.setattr(disclosure_audit, "linprog", counting)
+    apart = [protect(counts, lines, k=K) for counts, lines in (first, second)]
+    calls_apart = len(sizes)
+    together = protect({**first[0], **second[0]}, first[1] + second[1], k=K)
+    assert together.hidden == apart[0].hidden | apart[1].hidden
+    assert len(sizes) - calls_apart == sum(p.lp_calls for p in apart) == together.lp_calls
+    assert max(sizes) < min(len(first[0]), len(second[0]))
+
+
+def test_a_cell_in_no_line_only_gets_primary_suppression():
+    counts, lines = cube([[1, 9], [9, 9]])
+    counts |= {("need", "gbv"): 3, ("need", "shelter"): 40}  # multi-valued: no lines
+    pattern = protect(counts, lines, k=K)
+    assert ("need", "gbv") in pattern.hidden and ("need", "shelter") not in pattern.hidden
+    assert_safe(counts, lines, pattern)
+
+
+def test_counts_that_do_not_add_up_are_refused():
+    with pytest.raises(ValueError, match="add up"):
+        protect({"t": 5, "a": 1, "b": 1}, [Line("t", ("a", "b"))], k=K)
+
+
+def test_information_loss_is_the_hidden_share_of_non_zero_cells_and_of_people():
+    counts = {"zero": 0, "two": 2, "eight": 8, "ten": 10}
+    assert information_loss(counts, {"zero", "two", "eight"}) == {"cells": 2 / 3,
+                                                                  "people": 0.5}
+    assert information_loss(counts, set()) == {"cells": 0.0, "people": 0.0}
+    assert information_loss({"zero": 0}, {"zero"}) == {"cells": 0.0, "people": 0.0}
+
+
+def test_protection_is_deterministic():
+    rng = random.Random(3)
+    array = [[rng.choice([0, 1, 2, 7, 30]) for _ in range(6)] for _ in range(5)]
+    counts, lines = cube(array)
+    assert protect(counts, lines, k=K).hidden == protect(counts, lines, k=K).hidden

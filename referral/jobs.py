@@ -56,6 +56,16 @@ def purge(now: datetime) -> dict:
     return counts
 
 
+def stats_release(now: datetime) -> dict:
+    """Release the statistics of every period that finished since the last run."""
+    from referral.services import stats
+
+    made = stats.release_all(db.session, now=now, k=current_app.config["SUPPRESSION_K"],
+                             between=db.session.commit)
+    db.session.commit()
+    return {"released": len(made)}
+
+
 def verify_audit(now: datetime) -> dict:
     """Walk the audit chain; a break is logged as an ERROR naming the first bad event."""
     from referral.services import audit
@@ -128,6 +138,9 @@ JOBS = {
     "verify_audit": Job(verify_audit, "hourly", {"trigger": "interval", "hours": 1}, 1800),
     "purge": Job(purge, "daily at 03:15 UTC",
                  {"trigger": "cron", "hour": 3, "minute": 15, "timezone": UTC}, 3 * 3600),
+    "stats_release": Job(stats_release, "daily at 00:30 UTC",
+                         {"trigger": "cron", "hour": 0, "minute": 30, "timezone": UTC},
+                         6 * 3600),
 }
 
 

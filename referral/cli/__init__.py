@@ -9,9 +9,9 @@ def fail(message: str):
 
 
 def register(app) -> None:
-    from referral.cli import audit, demo, facilities, jobs, keys, users
+    from referral.cli import audit, demo, facilities, jobs, keys, stats, users
 
-    for module in (keys, users, facilities, audit):
+    for module in (keys, users, facilities, audit, stats):
         app.cli.add_command(module.group)
     for group in jobs.groups:
         app.cli.add_command(group)

@@ -150,7 +150,8 @@ def test_the_scheduler_holds_every_job_with_its_trigger(app):
         scheduler.shutdown(wait=False)
 
     assert set(held) == set(jobs.JOBS) == {
-        "mark_overdue_follow_ups", "expire_referrals", "purge", "verify_audit"}
+        "mark_overdue_follow_ups", "expire_referrals", "purge", "verify_audit",
+        "stats_release"}
     for job in held.values():
         assert (job.coalesce, job.max_instances) == (True, 1)
         assert job.misfire_grace_time > 0
@@ -162,6 +163,9 @@ def test_the_scheduler_holds_every_job_with_its_trigger(app):
     assert isinstance(purge.trigger, CronTrigger)
     next_run = purge.next_run_time.astimezone(UTC)
     assert (next_run.hour, next_run.minute) == (3, 15)
+    # Just after midnight: a month has just finished, and its figures are wanted early.
+    release = held["stats_release"].next_run_time.astimezone(UTC)
+    assert (release.hour, release.minute) == (0, 30)
 
 
 def test_a_scheduled_run_has_its_own_app_context_and_the_clock_as_now(app, monkeypatch):

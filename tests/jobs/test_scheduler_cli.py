@@ -40,7 +40,8 @@ from tests.jobs.test_jobs import LONG_AGO, NOW, count, make_follow_up, make_refe
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW_ISO = "2031-06-01T03:15:00Z"
-ALL_JOBS = ("mark_overdue_follow_ups", "expire_referrals", "verify_audit", "purge")
+ALL_JOBS = ("mark_overdue_follow_ups", "expire_referrals", "verify_audit", "purge",
+            "stats_release")
 
 
 def flask(app, *args):
@@ -75,7 +76,7 @@ def test_jobs_run_refuses_an_unknown_job_naming_the_real_ones(app):
     assert result.exit_code != 0
     assert result.output.strip().splitlines() == [
         "Error: unknown job 'purge_everything'; jobs: mark_overdue_follow_ups, "
-        "expire_referrals, verify_audit, purge"]
+        "expire_referrals, verify_audit, purge, stats_release"]
 
 
 @pytest.mark.parametrize("now", ["2031-06-01T03:15:00", "yesterday", "2031-13-01T00:00Z"])
@@ -112,7 +113,8 @@ def test_jobs_list_names_each_job_and_its_schedule(app):
     lines = dict(line.split(None, 1) for line in result.output.splitlines())
     assert lines == {"mark_overdue_follow_ups": "every 5 minutes",
                      "expire_referrals": "every 5 minutes",
-                     "verify_audit": "hourly", "purge": "daily at 03:15 UTC"}
+                     "verify_audit": "hourly", "purge": "daily at 03:15 UTC",
+                     "stats_release": "daily at 00:30 UTC"}
 
 
 def test_scheduler_run_refuses_to_start_without_a_key_ring(app, tmp_path, monkeypatch):

@@ -1,0 +1,156 @@
+"""Statistics releases (DESIGN.md): every table of a finished period, protected together.
+
+A release is computed once per finished calendar period, under a database lock, and
+never changes: requests read stored cells only. A quarter is released after its months
+and a year after its quarters, and their published cells are fixed when it is protected,
+so no answer can be subtracted from another to isolate anyone.
+"""
+
+import hashlib
+import json
+import logging
+import time
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from referral.models import Case, Referral, StatsCell, StatsRelease
+from referral.services import aggregates, audit, disclosure, periods
+from referral.services.periods import CalendarPeriod
+
+log = logging.getLogger(__name__)
+ORDER = ("month", "quarter", "year", "week")  # parents after the periods they are made of
+BATCH = 5000
+
+
+def _lock(session: Session, period: CalendarPeriod) -> None:
+    """One releaser per period at a time, whichever process it runs in.
+
+    PostgreSQL: a transaction-level advisory lock on the period. SQLite: every
+    transaction begins IMMEDIATE (database.py), which already serialises writers."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    digest = hashlib.sha256(f"stats-release:{period.kind}:{period.key}".encode()).digest()
+    session.execute(sa.select(sa.func.pg_advisory_xact_lock(
+        int.from_bytes(digest[:8], "big", signed=True))))
+
+
+def find(session: Session, period: CalendarPeriod) -> StatsRelease | None:
+    return session.scalar(sa.select(StatsRelease).where(
+        StatsRelease.period == period.kind, StatsRelease.period_key == period.key))
+
+
+def _cells_of(session: Session, release: StatsRelease) -> dict:
+    """Stored cells of a release as {(metric, period key, table, values): hidden}."""
+    found = {}
+    rows = session.execute(sa.select(StatsCell.metric, StatsCell.dimensions,
+                                     StatsCell.coordinates, StatsCell.count)
+                           .where(StatsCell.release_id == release.id))
+    for metric, dimensions, coordinates, count in rows:
+        table = tuple(dimensions.split(",")) if dimensions else ()
+        found[(metric, release.period_key, table, tuple(json.loads(coordinates)))] = (
+            count is None)
+    return found
+
+
+def _counted(session: Session, period: CalendarPeriod, counts: dict, lines: list) -> dict:
+    """Count every table of both metrics in the period into `counts` and its lines."""
+    window = aggregates.Period(period.start, period.end)
+    by_metric = {}
+    for metric in aggregates.METRICS:
+        counted = aggregates.count_all(session, metric, window)
+        by_metric[metric] = counted
+        for table, cells in counted.items():
+            for values, count in cells.items():
+                counts[(metric, period.key, table, values)] = count
+        lines.extend(disclosure.Line((metric, *total), tuple((metric, *p) for p in parts))
+                     for total, parts in aggregates.additive_lines(period.key, counted))
+    return by_metric
+
+
+def _protect(session: Session, period: CalendarPeriod, children: list[StatsRelease], k: int):
+    counts, lines, frozen = {}, [], {}
+    mine = _counted(session, period, counts, lines)
+    if children:
+        counted_children = {}
+        for child_period, child in zip(period.children(), children, strict=True):
+            # Their own lines too: the intruder knows the months' relations as well.
+            counted_children[child.period_key] = _counted(session, child_period, counts,
+                                                          lines)
+            frozen |= _cells_of(session, child)
+        for metric in aggregates.METRICS:
+            lines.extend(disclosure.Line((metric, *total), tuple((metric, *p) for p in parts))
+                         for total, parts in aggregates.period_lines(
+                             period.key, mine[metric],
+                             {key: counted[metric] for key, counted in counted_children.items()}))
+    pattern = disclosure.protect(counts, lines, k=k, frozen=frozen)
+    own = [key for key in counts if key[1] == period.key]
+    if pattern.unresolved:
+        # Exposed by the published releases alone (k was raised since, say): nothing this
+        # release hides can reach them. Operators must know; hiding more would not help.
+        log.warning("release %s %s: %d cells of earlier releases are exposed by those "
+                    "releases themselves", period.kind, period.key, len(pattern.unresolved))
+    return counts, own, pattern.hidden
+
+
+def release(session: Session, period: CalendarPeriod, *, now: datetime, k: int,
+            actor=None, made: list | None = None) -> tuple[StatsRelease, bool]:
+    """The release of one finished period: (release, made now). Idempotent, one at a time.
+
+    Periods it is made of are released first if they have none; every release made is
+    appended to `made`. Flushes only; the caller commits, which also ends the lock."""
+    if not period.finished(now):
+        raise ValueError(f"{period.kind} {period.key} has not finished")
+    _lock(session, period)
+    existing = find(session, period)
+    if existing is not None:
+        return existing, False
+    started = time.monotonic()
+    children = [release(session, child, now=now, k=k, actor=actor, made=made)[0]
+                for child in period.children()]
+    counts, own, hidden = _protect(session, period, children, k)
+    release_ = StatsRelease(period=period.kind, period_key=period.key,
+                            starts_at=period.start, ends_at=period.end, k=k, cells=len(own),
+                            hidden_cells=len(hidden), created_at=now)
+    session.add(release_)
+    session.flush()
+    rows = [{"release_id": release_.id, "metric": key[0], "dimensions": ",".join(key[2]),
+             "coordinates": json.dumps(list(key[3])),
+             "count": None if key in hidden else counts[key]} for key in own]
+    for start in range(0, len(rows), BATCH):
+        session.execute(sa.insert(StatsCell), rows[start:start + BATCH])
+    release_.seconds = round(time.monotonic() - started, 3)
+    audit.record(session, "stats_released", actor=actor, object_type="stats_release",
+                 object_id=release_.id, now=now,
+                 detail={"period": period.kind, "key": period.key, "k": k,
+                         "cells": len(own), "hidden": len(hidden)})
+    session.flush()
+    if made is not None:
+        made.append(release_)
+    return release_, True
+
+
+def first_record_at(session: Session) -> datetime | None:
+    """When the oldest case or referral reached the server."""
+    firsts = [session.scalar(sa.select(sa.func.min(model.created_at)))
+              for model in (Case, Referral)]
+    firsts = [moment for moment in firsts if moment is not None]
+    return min(firsts) if firsts else None
+
+
+def release_all(session: Session, *, now: datetime, k: int, kinds=ORDER, actor=None,
+                between=None) -> list[StatsRelease]:
+    """Release every finished period that has none yet; `between` commits after each."""
+    first = first_record_at(session)
+    made = []
+    if first is None:
+        return made
+    for kind in [kind for kind in ORDER if kind in kinds]:
+        for period in periods.finished_between(kind, first, now):
+            if find(session, period) is not None:
+                continue
+            release(session, period, now=now, k=k, actor=actor, made=made)
+            if between:
+                between()
+    return made

@@ -1,0 +1,124 @@
+"""Statistics releases: computed once per finished period, protected, never changed."""
+
+import json
+import random
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from referral.extensions import db
+from referral.models import StatsCell, StatsRelease
+from referral.services import aggregates, disclosure, periods, stats
+from tests.factories import BorderPostFactory, CaseFactory, ReferralFactory, SubjectFactory
+
+NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+K = 5
+
+
+@pytest.fixture
+def quarter_of_cases(session):
+    """Q3 2026 at two posts: many common people and a few rare ones."""
+    rng = random.Random(3)
+    posts = [BorderPostFactory(country="SV"), BorderPostFactory(country="GT")]
+    for month in (7, 8, 9):
+        for index in range(40):
+            rare = index < 2  # one or two people of a rare nationality each month
+            subject = SubjectFactory(nationality="CM" if rare else rng.choice(["HN", "GT"]),
+                                     sex=rng.choice(["female", "male"]))
+            at = datetime(2026, month, 1 + index % 28, 10, tzinfo=UTC)
+            case = CaseFactory(facility=rng.choice(posts), subject=subject, created_at=at,
+                               needs=rng.sample(["injury", "gbv", "shelter"], 1))
+            if index % 3 == 0:
+                ReferralFactory(case=case, created_at=at, status="completed",
+                                responded_at=at + timedelta(days=1),
+                                completed_at=at + timedelta(days=2),
+                                closed_at=at + timedelta(days=2))
+
+
+def published(release):
+    rows = db.session.execute(sa.select(StatsCell.metric, StatsCell.dimensions,
+                                        StatsCell.coordinates, StatsCell.count)
+                              .where(StatsCell.release_id == release.id)).all()
+    return {(m, d, c): n for m, d, c, n in rows}
+
+
+def test_a_month_is_released_once_with_no_small_count_published(quarter_of_cases):
+    july = periods.from_key("month", "2026-07")
+    made, fresh = stats.release(db.session, july, now=NOW, k=K)
+    assert fresh and made.cells > 0 and made.hidden_cells > 0
+    cells = published(made)
+    assert all(count is None or count == 0 or count >= K for count in cells.values())
+    # The rare nationality is hidden, not published.
+    assert cells[("cases", "nationality", json.dumps(["CM"]))] is None
+    again, fresh_again = stats.release(db.session, july, now=NOW, k=K)
+    assert (again.id, fresh_again) == (made.id, False)
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(StatsRelease)) == 1
+
+
+def test_an_unfinished_period_is_not_released(quarter_of_cases):
+    with pytest.raises(ValueError):
+        stats.release(db.session, periods.from_key("month", "2026-11"), now=NOW, k=K)
+
+
+def test_a_quarter_is_released_after_its_months_and_survives_the_joint_audit(
+        quarter_of_cases):
+    quarter = periods.from_key("quarter", "2026-Q3")
+    made, _ = stats.release(db.session, quarter, now=NOW, k=K)
+    releases = db.session.scalars(sa.select(StatsRelease).order_by(StatsRelease.period_key))
+    assert [(r.period, r.period_key) for r in releases] == [
+        ("month", "2026-07"), ("month", "2026-08"), ("month", "2026-09"),
+        ("quarter", "2026-Q3")]
+    # An intruder holding everything published for the quarter and its months.
+    counts, lines, hidden = {}, [], set()
+    for period in (quarter, *quarter.children()):
+        stats._counted(db.session, period, counts, lines)
+        release = stats.find(db.session, period)
+        hidden |= {key for key, was_hidden in stats._cells_of(db.session, release).items()
+                   if was_hidden}
+    for metric in aggregates.METRICS:
+        window = aggregates.Period
+        children = {c.key: aggregates.count_all(db.session, metric, window(c.start, c.end))
+                    for c in quarter.children()}
+        parent = aggregates.count_all(db.session, metric, window(quarter.start, quarter.end))
+        lines.extend(disclosure.Line((metric, *t), tuple((metric, *p) for p in parts))
+                     for t, parts in aggregates.period_lines(quarter.key, parent, children))
+    assert disclosure.audit(counts, lines, hidden, k=K) == set()
+    assert made.cells > 0
+
+
+def test_release_all_releases_every_finished_period_and_only_those(quarter_of_cases):
+    made = stats.release_all(db.session, now=NOW, k=K, kinds=("month", "quarter", "year"))
+    assert [(r.period, r.period_key) for r in made] == [
+        ("month", "2026-07"), ("month", "2026-08"), ("month", "2026-09"),
+        ("month", "2026-10"), ("quarter", "2026-Q3")]
+    assert stats.release_all(db.session, now=NOW, k=K, kinds=("month", "quarter")) == []
+
+
+def test_weeks_are_released_on_their_own(quarter_of_cases):
+    week = periods.containing("week", datetime(2026, 7, 15, tzinfo=UTC))
+    made, fresh = stats.release(db.session, week, now=NOW, k=K)
+    assert fresh and made.period_key == "2026-W29" and made.cells > 0
+    assert [r.period for r in db.session.scalars(sa.select(StatsRelease))] == ["week"]
+
+
+def test_a_finished_period_answers_the_same_after_new_records(quarter_of_cases):
+    july = periods.from_key("month", "2026-07")
+    made, _ = stats.release(db.session, july, now=NOW, k=K)
+    before = published(made)
+    CaseFactory(created_at=NOW)  # a late sync reaches the server now, not in July
+    db.session.flush()
+    assert published(stats.find(db.session, july)) == before
+
+
+def test_flask_stats_release_prints_what_it_released_then_nothing(app, quarter_of_cases):
+    db.session.commit()
+    runner = app.test_cli_runner()
+    first = runner.invoke(args=["stats", "release", "--period", "quarter"])
+    assert first.exit_code == 0, first.output
+    assert "released month 2026-07" in first.output
+    assert "released quarter 2026-Q3" in first.output
+    again = runner.invoke(args=["stats", "release", "--period", "quarter"])
+    assert again.exit_code == 0 and "nothing to release" in again.output
+    bad = runner.invoke(args=["stats", "release", "--period", "decade"])
+    assert bad.exit_code != 0

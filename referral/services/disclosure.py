@@ -23,9 +23,9 @@ tables, at the price of never using them as a last resort (step 2).
 3. the audit (`disclosure_audit`), over this release and its dependencies together; for
    every exposed small cell, hide the smallest non-frozen published cell of its lines (or,
    if none, of the lines reached through the hidden cells around it), close the lines again
-   and audit again. Each round hides at least one more cell, so the loop ends; an exposed
-   cell with no candidate at all is exposed by the frozen releases alone (nothing this
-   release does reaches it) and is reported in `Pattern.unresolved`.
+   and audit again. Each round hides at least one more cell, so the loop ends; a cell still
+   exposed when no exposed cell has a candidate left is exposed by the frozen releases
+   alone (nothing this release does reaches it) and is reported in `Pattern.unresolved`.
 """
 
 import heapq
@@ -74,13 +74,15 @@ def protect(counts: Mapping[Key, int], lines: Iterable[Line], *, k: int,
     lines_rule = _Suppressor(table, fixed, hidden)
     complementary = lines_rule.close_lines()
     auditor = Auditor(table, k)
-    unresolved: set[int] = set()
     rounds = added = 0
     while True:
         rounds += 1
-        exposed = auditor.exposed(hidden) - unresolved
+        unresolved: set[int] = set()
         more = 0
-        for cell in sorted(exposed):
+        for cell in sorted(auditor.exposed(hidden)):
+            # A cell whose candidates an earlier cell of this round took is not stuck: it
+            # is audited again next round, with them hidden. Stuck is only what is still
+            # exposed when nothing more can be hidden.
             candidate = lines_rule.nearest_candidate(cell)
             if candidate is None:
                 unresolved.add(cell)

@@ -1,4 +1,4 @@
-"""Fixtures: an app on a fresh database per test, clients, tokens.
+"""Fixtures: an app on a fresh database per test, apps sharing one database, clients, tokens.
 
 SQLite in memory by default; set REFERRAL_TEST_DATABASE_URL to run the same suite on
 PostgreSQL (tables made once, emptied after each test).
@@ -6,7 +6,7 @@ PostgreSQL (tables made once, emptied after each test).
 
 import os
 import uuid
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 
 import psycopg
 import pytest
@@ -42,6 +42,29 @@ def scratch_database(server_url: str, prefix: str):
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f"DROP DATABASE {name} WITH (FORCE)")
+
+
+@pytest.fixture
+def shared_pg_url(request):
+    """The PostgreSQL server `shared_app` makes its database on; a module may override it."""
+    return request.getfixturevalue("pg_url")
+
+
+@pytest.fixture(params=["sqlite_file", "postgresql"])
+def shared_app(request, tmp_path, keyring_path):
+    """An app on a database every thread reaches through its own connection."""
+    with ExitStack() as stack:
+        if request.param == "sqlite_file":
+            url = f"sqlite:///{tmp_path}/shared.sqlite3"
+        else:
+            url = stack.enter_context(scratch_database(
+                request.getfixturevalue("shared_pg_url"), "referral_shared"))
+        app = create_app(test_config(url, keyring_path))
+        with app.app_context():
+            db.create_all()
+        yield app
+        with app.app_context():
+            db.engine.dispose()
 
 
 def postgres_answers(url: str) -> bool:

@@ -1,36 +1,15 @@
 """Concurrent writers still make one audit chain, on a SQLite file and on PostgreSQL."""
 
-import contextlib
 import threading
 import uuid
 
-import pytest
 import sqlalchemy as sa
 
-from referral import create_app
 from referral.extensions import db
 from referral.models import AuditEvent
 from referral.services import audit
-from tests.conftest import scratch_database, test_config
 
 THREADS, APPENDS = 4, 50
-
-
-@pytest.fixture(params=["sqlite_file", "postgresql"])
-def shared_app(request, tmp_path, keyring_path):
-    """An app on a database every thread reaches through its own connection."""
-    with contextlib.ExitStack() as stack:
-        if request.param == "sqlite_file":
-            url = f"sqlite:///{tmp_path}/a.sqlite3"
-        else:
-            url = stack.enter_context(scratch_database(request.getfixturevalue("pg_url"),
-                                                       "referral_audit"))
-        app = create_app(test_config(url, keyring_path))
-        with app.app_context():
-            db.create_all()
-        yield app
-        with app.app_context():
-            db.engine.dispose()
 
 
 def append_in_parallel(app, threads=THREADS, appends=APPENDS):

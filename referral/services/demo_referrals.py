@@ -172,7 +172,7 @@ class Story:
         """After a decline or an expiry, the sender picks the next option."""
         if referral.status in ("declined", "expired") and referral.case.status != "closed":
             self.refer(when, actor, referral.case, plan, rng, services=referral.services,
-                       tried=referrals.tried_facilities(self.session, referral.case_id))
+                       tried=routing.tried_facilities(self.session, referral.case_id))
 
     def answer(self, when, referral: Referral, plan: Plan) -> None:
         """The receiving staff accept or decline; an acceptance sets what follows."""

@@ -42,11 +42,6 @@ def _facility_of(actor: User):
     return actor.facility_id
 
 
-def _tried_facilities(session: Session, case_id) -> list[uuid.UUID]:
-    return list(session.scalars(sa.select(Referral.to_facility_id)
-                                .where(Referral.case_id == case_id).distinct()))
-
-
 def with_options(session: Session, items: list[Notification], *, now: datetime):
     """Attach `options` to each notification: the next ranked facilities, or None."""
     for item in items:
@@ -55,7 +50,7 @@ def with_options(session: Session, items: list[Notification], *, now: datetime):
             continue
         referral = session.get(Referral, item.referral_id)
         item.options = routing.rank(session, referral.case, referral.services, now=now,
-                                    exclude=_tried_facilities(session, referral.case_id),
+                                    exclude=routing.tried_facilities(session, referral.case_id),
                                     limit=NEXT_OPTIONS)
     return items
 

@@ -247,12 +247,6 @@ def expire_stale(session: Session, *, now: datetime) -> int:
     return len(expired)
 
 
-def tried_facilities(session: Session, case_id) -> list:
-    """Every facility this case was already referred to (not offered again as a next option)."""
-    return list(session.scalars(sa.select(Referral.to_facility_id)
-                                .where(Referral.case_id == case_id).distinct()))
-
-
 def visible(session: Session, actor: User, referral_id) -> Referral:
     """A referral the caller's facility sent, or received (as staff); else 404."""
     referral = session.get(Referral, referral_id)

@@ -43,7 +43,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from referral.errors import Invalid
-from referral.models import Case, Facility, FacilityService, User
+from referral.models import Case, Facility, FacilityService, Referral, User
 from referral.models.codes import SERVICES
 from referral.services import audit, intake
 
@@ -380,6 +380,12 @@ def rank(session: Session, case: Case, services: list[str], *, now: datetime, ex
              session.scalars(sa.select(Facility).where(Facility.code.in_(codes)))} if codes else {}
     # A facility renamed or removed between the two queries is simply not offered.
     return [context.option(found[code], -score) for score, _, code in best if code in found]
+
+
+def tried_facilities(session: Session, case_id) -> list[uuid.UUID]:
+    """Every facility this case was already referred to (not offered again as a next option)."""
+    return list(session.scalars(sa.select(Referral.to_facility_id)
+                                .where(Referral.case_id == case_id).distinct()))
 
 
 def options_for(session: Session, actor: User, case_id, services: list[str], *, now: datetime,

@@ -1,18 +1,16 @@
 """Follow-up policy: what a referral schedules and settles, and the overdue job."""
 
-import contextlib
 import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
 
-from referral import create_app
 from referral.errors import Conflict
 from referral.extensions import db
 from referral.models import AuditEvent, Facility, FollowUp, Notification, User
 from referral.services import followups, notifications
-from tests.conftest import TEST_DATABASE_URL, scratch_database, test_config
+from tests.conftest import TEST_DATABASE_URL
 from tests.factories import CaseFactory, FacilityFactory, ReferralFactory, UserFactory
 
 NOW = datetime(2026, 11, 22, 14, 0, tzinfo=UTC)
@@ -203,23 +201,12 @@ def test_notify_twice_for_one_event_keeps_one_and_the_transaction_usable(app):
 # Two processes at once
 
 
-@pytest.fixture(params=["sqlite_file", "postgresql"])
-def shared_app(request, tmp_path, keyring_path):
-    """An app on a database every thread reaches through its own connection."""
-    with contextlib.ExitStack() as stack:
-        if request.param == "sqlite_file":
-            url = "sqlite:///" + str(tmp_path / "db.sqlite3")
-        else:
-            if not TEST_DATABASE_URL.startswith("postgres"):
-                pytest.skip("the suite runs on SQLite")
-            url = stack.enter_context(scratch_database(request.getfixturevalue("pg_url"),
-                                                       "referral_followups"))
-        app = create_app(test_config(url, keyring_path))
-        with app.app_context():
-            db.create_all()
-        yield app
-        with app.app_context():
-            db.engine.dispose()
+@pytest.fixture
+def shared_pg_url(request):
+    """PostgreSQL only when the suite runs on it: a SQLite run stays on SQLite."""
+    if not TEST_DATABASE_URL.startswith("postgres"):
+        pytest.skip("the suite runs on SQLite")
+    return request.getfixturevalue("pg_url")
 
 
 def in_parallel(app, work, threads):

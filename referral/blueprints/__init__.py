@@ -14,6 +14,7 @@ def register_blueprints(app) -> None:
         options,
         referrals,
         slips,
+        stats,
         subjects,
         sync,
     )
@@ -21,7 +22,7 @@ def register_blueprints(app) -> None:
     app.register_blueprint(health.bp)
     rest = extensions.api
     for module in (auth, facilities, cases, options, referrals, slips, followups,
-                   notifications, subjects, sync, audit):
+                   notifications, subjects, sync, stats, audit):
         rest.register_blueprint(module.blp)
     rest.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
     rest.spec.options["security"] = [{"bearerAuth": []}]

@@ -1,13 +1,19 @@
-"""`flask stats release [--period P]`."""
+"""`flask stats release [--period P]` and `flask stats export ...` (API.md)."""
 
+import json
+import sys
 from datetime import UTC, datetime
 
 import click
 from flask import current_app
 from flask.cli import AppGroup
+from marshmallow import ValidationError
 
+from referral.cli import fail
+from referral.errors import DomainError, flatten_messages
 from referral.extensions import db
-from referral.services import periods, stats
+from referral.schemas.stats import StatsArgs, StatsOut
+from referral.services import exports, periods, reports, stats
 
 group = AppGroup("stats", help="Statistics releases.")
 
@@ -27,3 +33,46 @@ def release(kind):
                    f"{item.hidden_cells} hidden, {item.seconds:.2f} s")
     if not made:
         click.echo("nothing to release: every finished period has its release")
+
+
+@group.command("export")
+@click.option("--metric", default="cases", show_default=True, help="cases or referrals.")
+@click.option("--period", "kind", default="month", show_default=True,
+              help="week, month, quarter or year.")
+@click.option("--group-by", default="", help="Up to 3 dimensions, comma separated.")
+@click.option("--from", "first", default=None, help="A date, YYYY-MM or a period key.")
+@click.option("--to", "last", default=None, help="A date, YYYY-MM or a period key.")
+@click.option("--format", "fmt", default="csv", show_default=True, help="csv, json or xlsx.")
+@click.option("--out", type=click.Path(dir_okay=False, writable=True),
+              help="Write here (default: standard output).")
+def export(metric, kind, group_by, first, last, fmt, out):
+    """One published table, as GET /stats gives it; audited like a request."""
+    raw = {"metric": metric, "period": kind, "group_by": group_by, "format": fmt,
+           **({"from": first} if first else {}), **({"to": last} if last else {})}
+    try:
+        query = StatsArgs().load(raw)
+    except ValidationError as exc:
+        field, messages = next(iter(flatten_messages(exc.messages).items()))
+        fail(f"--{field.replace('_', '-')}: {' '.join(messages)}")
+    try:
+        result = reports.answer(db.session, query, user=None, now=datetime.now(UTC),
+                                k=current_app.config["SUPPRESSION_K"],
+                                between=db.session.commit)
+    except DomainError as exc:
+        db.session.rollback()
+        fail(exc.message)
+    db.session.commit()
+    if fmt == "json":
+        body = json.dumps(StatsOut().dump(result), ensure_ascii=False, indent=1) + "\n"
+    else:
+        body = exports.to_csv(result) if fmt == "csv" else exports.to_xlsx(result)
+    if out:
+        with open(out, "wb") as handle:
+            handle.write(body if isinstance(body, bytes) else body.encode())
+        click.echo(f"wrote {len(result['rows'])} rows to {out}", err=True)
+    elif isinstance(body, bytes):
+        if sys.stdout.isatty():
+            fail("--format xlsx: give --out FILE (it is not text)")
+        sys.stdout.buffer.write(body)
+    else:
+        click.echo(body, nl=False)

@@ -96,3 +96,33 @@ def finished_between(kind: str, first: datetime, now: datetime) -> list[Calendar
         found.append(period)
         period = containing(kind, period.end)
     return found
+
+
+DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+MONTH = KEY_FORMS["month"]
+
+
+def snapped(kind: str, text: str, *, last: bool) -> CalendarPeriod:
+    """The period of `kind` holding the first (or, with `last`, the last) day of `text`.
+
+    `text` is a date (`2026-03-15`), a month (`2026-03`) or a key of `kind` (`2026-Q1`,
+    `2026-W05`, `2026`). Snapping the first day of `from` and the last day of `to` widens a
+    range outward to whole periods. ValueError when it is none of these.
+    """
+    text = (text or "").strip()
+    if DAY.match(text):
+        try:
+            day = date.fromisoformat(text)
+        except ValueError:
+            raise ValueError(f"not a date: {text!r}") from None
+        return containing(kind, _at(day))
+    if MONTH.match(text):
+        try:
+            month = from_key("month", text)
+        except ValueError:
+            raise ValueError(f"not a month: {text!r}") from None
+    elif KEY_FORMS[kind].match(text):
+        month = from_key(kind, text)
+    else:
+        raise ValueError(f"not a date, a month (YYYY-MM) or a {kind} key: {text!r}")
+    return containing(kind, month.end - timedelta(microseconds=1) if last else month.start)

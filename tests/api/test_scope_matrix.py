@@ -57,6 +57,7 @@ ENDPOINTS = [
     ("GET", "/api/v1/referrals/{referral}/slip", None, STAFF, True),
     ("GET", "/api/v1/notifications", None, STAFF, False),
     ("POST", "/api/v1/notifications/{notification}/read", None, STAFF, True),
+    ("GET", "/api/v1/stats?group_by=sex", None, {"manager", "admin"}, False),
 ]
 
 

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
@@ -25,9 +25,10 @@ from referral.models import (
     LoginFailure,
     Notification,
     Referral,
+    StatsRelease,
     Subject,
 )
-from referral.services import audit, erasure
+from referral.services import audit, erasure, periods, stats
 from tests.conftest import libpq_url, scratch_database, test_config
 from tests.factories import (
     BorderPostFactory,
@@ -377,3 +378,36 @@ def test_the_purge_leaves_no_erased_key_in_the_database_files(shared_app, shared
         stored = b"".join(p.read_bytes() for p in path.parent.glob(path.name + "*"))
         key_still_stored = wrapped in stored  # in the file or its write-ahead log
         assert not key_still_stored
+
+
+@pytest.mark.slow  # two processes start: a few seconds
+def test_two_stats_releases_at_once_release_each_period_once(
+        shared_app, shared_url, keyring_path, tmp_path):
+    with shared_app.app_context():
+        posts = [BorderPostFactory(), BorderPostFactory()]
+        for n in range(60):
+            CaseFactory(facility=posts[n % 2], nationality=("HN", "GT", "NI")[n % 3],
+                        created_at=datetime(2026, 7 + n % 2, 1 + n % 28, tzinfo=UTC))
+        db.session.commit()
+        first = stats.first_record_at(db.session)
+    expected = [p.key for p in periods.finished_between("month", first, datetime.now(UTC))]
+
+    env = _environment(shared_url, keyring_path, tmp_path)
+    with start_gate(shared_url) as waiting:
+        processes = [_flask_process(env, "stats", "release", "--period", "month")
+                     for _ in range(2)]
+        waiting(processes)
+    released = []
+    for process in processes:
+        out, err = process.communicate(timeout=300)
+        assert process.returncode == 0, err
+        released += re.findall(r"^released month (\S+):", out, re.MULTILINE)
+    assert sorted(released) == expected  # each month by one process or the other, once
+    with shared_app.app_context():
+        stored = db.session.execute(sa.select(StatsRelease.period, StatsRelease.period_key)
+                                    .order_by(StatsRelease.period_key)).all()
+        assert stored == [("month", key) for key in expected]
+        events = db.session.scalars(sa.select(AuditEvent.detail)
+                                    .where(AuditEvent.action == "stats_released")).all()
+        assert sorted(e["key"] for e in events) == expected
+        _chain_intact()

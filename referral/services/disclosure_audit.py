@@ -102,8 +102,11 @@ class Auditor:
         self.cache: dict[frozenset[int], frozenset[int]] = {}
         self.lp_calls = 0
 
-    def exposed(self, hidden: np.ndarray) -> set[int]:
-        """Indices of the small hidden cells that are derived or bounded inside [1, k-1]."""
+    def exposed(self, hidden: np.ndarray, enough: int | None = None) -> set[int]:
+        """Indices of the small hidden cells that are derived or bounded inside [1, k-1].
+
+        With `enough`, the search may stop once that many are found (the caller hides more
+        and asks again); an empty answer is always complete."""
         if (self.last & ~hidden).any():  # a cell published again: witnesses lapse
             self.open = self.small.copy()
         self.last = hidden.copy()
@@ -116,26 +119,39 @@ class Auditor:
                 continue  # in no line (unbounded above, minimum 0), or nothing left to check
             key = frozenset(cols[cells].tolist())
             if key not in self.cache:
-                self.cache[key] = frozenset(self._solve(sub[rows][:, cells], cols[cells]))
+                left = None if enough is None else enough - len(found)
+                exposed, complete = self._solve(sub[rows][:, cells], cols[cells], left)
+                if not complete:
+                    return found | exposed  # partial: not remembered
+                self.cache[key] = frozenset(exposed)
             found |= self.cache[key]
+            if enough is not None and len(found) >= enough:
+                break
         return found
 
-    def _solve(self, a: sparse.csr_array, cells: np.ndarray) -> set[int]:
-        """The exposed cells of one component: elimination, then LP on what remains."""
+    def _solve(self, a: sparse.csr_array, cells: np.ndarray,
+               enough: int | None) -> tuple[set[int], bool]:
+        """The exposed cells of one component: elimination, then LP on what remains.
+
+        Returns them and whether the search was complete (see `exposed`)."""
         known = _eliminate(a)
         found = {int(c) for c in cells[known & self.small[cells]]}
         rest = np.flatnonzero(~known)
         b = a[:, rest].tocsr()
         b = b[np.flatnonzero(np.diff(b.indptr) >= 2)]  # rows with one unknown were eliminated
         for part, rows in zip(*components(b), strict=True):
+            if enough is not None and len(found) >= enough:
+                return found, False
             ids = cells[rest[part]]
             if len(rows) and self.open[ids].any():
                 bounds = _Bounds(b[rows][:, part], self.table.values[ids], self.open[ids], self.k)
-                exposed = bounds.exposed()
+                exposed = bounds.exposed(None if enough is None else enough - len(found))
                 self.lp_calls += bounds.lp_calls
                 self.open[ids[bounds.safe]] = False
                 found |= {int(c) for c in ids[exposed]}
-        return found
+                if bounds.stopped:
+                    return found, False
+        return found, True
 
 
 class _Bounds:
@@ -160,8 +176,9 @@ class _Bounds:
         self.safe = np.zeros(self.n, dtype=bool)
         self.targets = np.flatnonzero(open_)
         self.lp_calls = 0
+        self.stopped = False  # stopped at `enough`, some targets left unexamined
 
-    def exposed(self) -> np.ndarray:
+    def exposed(self, enough: int | None = None) -> np.ndarray:
         """Positions of the targets that are neither seen at 0 nor at k: they are exposed."""
         big = self.n > LOCAL_FROM
         for sign in (1.0, -1.0) if len(self.targets) > BATCH_FROM or not big else ():
@@ -171,8 +188,14 @@ class _Bounds:
                 if self.safe[todo].sum() * BATCH_GAIN < len(todo):
                     break
         depths = (2, 4, 8, None) if big else (None,)
-        return np.array([t for t in self.targets
-                         if not self.safe[t] and self._exposed(t, depths)], dtype=np.int64)
+        found = []
+        for t in self.targets:
+            if enough is not None and len(found) >= enough:
+                self.stopped = True
+                break
+            if not self.safe[t] and self._exposed(t, depths):
+                found.append(t)
+        return np.array(found, dtype=np.int64)
 
     def _exposed(self, t: int, depths: tuple[int | None, ...]) -> bool:
         for depth in depths:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy.optimize import Bounds, LinearConstraint, linprog, milp
 
-from referral.services import disclosure_audit
+from referral.services import disclosure, disclosure_audit
 from referral.services.disclosure import Line, audit, information_loss, protect
 from referral.services.disclosure_audit import Auditor, Table
 
@@ -248,6 +248,24 @@ def test_an_exposure_the_frozen_releases_already_make_is_reported_not_chased():
     pattern = protect(counts, lines, k=K, frozen=frozen)
     assert pattern.unresolved == {"m1"}
     assert pattern.hidden == {"other"}
+
+
+@pytest.mark.parametrize("enough", [1, 2, 16])
+def test_exposures_met_few_at_a_time_are_all_fixed_even_behind_a_stuck_one(
+        enough, monkeypatch):
+    # The audit hands over the first `enough` exposed cells per round. A cell the frozen
+    # releases expose by themselves comes first here; the fixable one behind it must still
+    # be found and fixed, not hidden behind "nothing more to do".
+    monkeypatch.setattr(disclosure, "ENOUGH", enough)
+    # A 3x3 table where the line rule is not enough: the audit must add cells.
+    counts, lines = cube(np.random.default_rng(1).choice([0, 1, 2, 3, 5, 6, 9], size=(3, 3)))
+    counts |= {"m1": 2, "m2": 10, "m3": 12, "q": 24}
+    lines = [Line("q", ("m1", "m2", "m3")), *lines]
+    frozen = {"m1": True, "m2": False, "m3": False, "q": False}
+    pattern = protect(counts, lines, k=K, frozen=frozen)
+    assert pattern.unresolved == {"m1"}
+    assert pattern.audit_added > 0
+    assert audit(counts, lines, pattern.hidden | {"m1"}, k=K) == {"m1"}
 
 
 def test_iterative_elimination_alone_follows_a_chain():

@@ -24,9 +24,13 @@ group = AppGroup("stats", help="Statistics releases.")
 def release(kind):
     """Release every finished period that has no release yet (idempotent)."""
     kinds = (kind,) if kind else stats.ORDER
-    made = stats.release_all(db.session, now=datetime.now(UTC),
-                             k=current_app.config["SUPPRESSION_K"], kinds=kinds,
-                             between=db.session.commit)
+    try:
+        made = stats.release_all(db.session, now=datetime.now(UTC),
+                                 k=current_app.config["SUPPRESSION_K"], kinds=kinds,
+                                 between=db.session.commit)
+    except stats.ReleaseMismatch as exc:
+        db.session.rollback()
+        fail(str(exc))
     db.session.commit()
     for item in made:
         click.echo(f"released {item.period} {item.period_key}: {item.cells} cells, "

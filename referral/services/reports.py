@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from referral.errors import Invalid
+from referral.errors import Conflict, Invalid
 from referral.models import Facility, StatsCell, StatsRelease
 from referral.services import aggregates, audit, periods, stats
 from referral.services.periods import CalendarPeriod
@@ -50,6 +50,8 @@ def _periods(session: Session, query: Query, now: datetime):
         recorded = stats.first_record_at(session)
         first = periods.containing(query.period, recorded) if recorded else last
         first = min(first, last)
+    elif query.last is None:
+        last = max(first, last)  # from a period not finished yet: nothing to answer
     found, period = [], first
     while period <= last and period.finished(now):
         found.append(period)
@@ -74,7 +76,10 @@ def _releases(session: Session, wanted: list[CalendarPeriod], *, now: datetime, 
         if first_record is None or period.end <= periods.containing(
                 period.kind, first_record).start:
             continue  # before anything was recorded: nothing to count, nothing to store
-        have[period.key], _ = stats.release(session, period, now=now, k=k)
+        try:
+            have[period.key], _ = stats.release(session, period, now=now, k=k)
+        except stats.ReleaseMismatch as exc:
+            raise Conflict(f"{exc}: an operator must look into it") from None
         if between:
             between()
     return have

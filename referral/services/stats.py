@@ -41,16 +41,33 @@ def find(session: Session, period: CalendarPeriod) -> StatsRelease | None:
         StatsRelease.period == period.kind, StatsRelease.period_key == period.key))
 
 
-def _cells_of(session: Session, release: StatsRelease) -> dict:
-    """Stored cells of a release as {(metric, period key, table, values): hidden}."""
-    found = {}
+class ReleaseMismatch(RuntimeError):
+    """A released period's records no longer count as published: they were changed."""
+
+
+def _cells_of(session: Session, release: StatsRelease, counts: dict | None = None) -> dict:
+    """Stored cells of a release as {(metric, period key, table, values): hidden}.
+
+    With `counts` (the period counted again), checks that they are the counts it was
+    released from: the parent's audit must attack what was really published. Records only
+    count where they reached the server, so they differ only if records were written into
+    the past (a synthetic load over released months, a restore)."""
+    found, published = {}, {}
     rows = session.execute(sa.select(StatsCell.metric, StatsCell.dimensions,
                                      StatsCell.coordinates, StatsCell.count)
                            .where(StatsCell.release_id == release.id))
     for metric, dimensions, coordinates, count in rows:
         table = tuple(dimensions.split(",")) if dimensions else ()
-        found[(metric, release.period_key, table, tuple(json.loads(coordinates)))] = (
-            count is None)
+        key = (metric, release.period_key, table, tuple(json.loads(coordinates)))
+        found[key] = count is None
+        published[key] = count
+    if counts is not None:
+        recounted = {key for key in counts if key[1] == release.period_key}
+        if recounted != set(found) or any(
+                count is not None and counts[key] != count for key, count in published.items()):
+            raise ReleaseMismatch(
+                f"the records of {release.period} {release.period_key} changed after its "
+                "release; its parent periods cannot be released on top of it")
     return found
 
 
@@ -78,7 +95,7 @@ def _protect(session: Session, period: CalendarPeriod, children: list[StatsRelea
             # Their own lines too: the intruder knows the months' relations as well.
             counted_children[child.period_key] = _counted(session, child_period, counts,
                                                           lines)
-            frozen |= _cells_of(session, child)
+            frozen |= _cells_of(session, child, counts)
         for metric in aggregates.METRICS:
             lines.extend(disclosure.Line((metric, *total), tuple((metric, *p) for p in parts))
                          for total, parts in aggregates.period_lines(

@@ -1,4 +1,4 @@
-"""`flask stats release` and `flask stats export` (API.md, command line)."""
+"""`flask stats export` (API.md, command line); `stats release` is in test_stats_release."""
 
 import csv
 import io
@@ -27,15 +27,6 @@ def july(session):
 
 def flask(app, *args):
     return app.test_cli_runner().invoke(args=list(args))
-
-
-def test_release_prints_each_period_released_then_nothing_the_second_time(app, july):
-    first = flask(app, "stats", "release", "--period", "month")
-    assert first.exit_code == 0, first.output
-    assert first.output.startswith("released month 2026-07: ")
-    again = flask(app, "stats", "release", "--period", "month")
-    assert again.output.strip() == ("nothing to release: every finished period has its "
-                                    "release")
 
 
 def test_export_writes_the_csv_of_get_stats_and_audits_it(app, july):

@@ -122,3 +122,20 @@ def test_flask_stats_release_prints_what_it_released_then_nothing(app, quarter_o
     assert again.exit_code == 0 and "nothing to release" in again.output
     bad = runner.invoke(args=["stats", "release", "--period", "decade"])
     assert bad.exit_code != 0
+
+
+def test_a_quarter_is_refused_when_a_released_month_was_written_into_afterwards(
+        app, quarter_of_cases):
+    stats.release_all(db.session, now=NOW, k=K, kinds=("month",))
+    # Only a load into the past (or a restore) can do this: records count when they arrive.
+    CaseFactory(created_at=datetime(2026, 8, 3, tzinfo=UTC))
+    db.session.commit()
+    with pytest.raises(stats.ReleaseMismatch, match="month 2026-08 changed after its release"):
+        stats.release(db.session, periods.from_key("quarter", "2026-Q3"), now=NOW, k=K)
+    db.session.rollback()
+    result = app.test_cli_runner().invoke(args=["stats", "release", "--period", "quarter"])
+    assert result.exit_code != 0
+    assert result.output.strip().splitlines() == [
+        "Error: the records of month 2026-08 changed after its release; its parent periods "
+        "cannot be released on top of it"]
+    assert stats.find(db.session, periods.from_key("quarter", "2026-Q3")) is None

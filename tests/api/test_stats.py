@@ -76,6 +76,9 @@ def test_unfinished_periods_are_left_out_and_the_default_range_ends_last_month(
     assert body["range"] == {"from": "2026-07-01", "to": "2026-12-31"}
     assert body["totals"][2:] == [{"period": "2026-09", "count": 0},
                                   {"period": "2026-10", "count": 0}]
+    running = get(client, manager[1], **{"from": "2026-11"}).get_json()
+    assert running["periods"] == [] and running["rows"] == [] and running["totals"] == []
+    assert running["range"] == {"from": "2026-11-01", "to": "2026-11-30"}
     default = get(client, manager[1], period="quarter").get_json()
     assert default["periods"] == ["2026-Q3"]  # Q4 has not finished
     assert default["totals"] == [{"period": "2026-Q3", "count": 60}]

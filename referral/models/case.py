@@ -81,7 +81,9 @@ class Case(IdMixin, CreatedMixin, Base):
     needs = CodeList("need_rows", lambda code: CaseNeed(code=code))
     vulnerabilities = CodeList("vulnerability_rows", lambda code: CaseVulnerability(code=code))
 
-    __table_args__ = (sa.Index("ix_cases_facility_id_created_at", "facility_id", "created_at"),)
+    __table_args__ = (sa.Index("ix_cases_facility_id_created_at", "facility_id", "created_at"),
+                      # statistics count records by when they reached the server
+                      sa.Index("ix_cases_created_at", "created_at"))
 
     def data_key_bytes(self, create: bool = False) -> bytes | None:
         """Case fields are sealed with the subject's key, so erasure covers them too."""

@@ -79,6 +79,7 @@ class Referral(IdMixin, CreatedMixin, Base):
         sa.Index("ix_referrals_to_facility_id_status", "to_facility_id", "status"),
         sa.Index("ix_referrals_from_facility_id_status", "from_facility_id", "status"),
         sa.Index("ix_referrals_status_expires_at", "status", "expires_at"),
+        sa.Index("ix_referrals_created_at", "created_at"),  # statistics, by arrival
     )
 
     @property

@@ -79,14 +79,15 @@ def protect(counts: Mapping[Key, int], lines: Iterable[Line], *, k: int,
     hidden |= primary
     lines_rule = _Suppressor(table, fixed, hidden)
     complementary = lines_rule.close_lines()
-    auditor = Auditor(table, k)
+    auditor = Auditor(table, k, quick=True)
     rounds = added = 0
     enough: int | None = ENOUGH
     while True:
         rounds += 1
         unresolved: set[int] = set()
         more = 0
-        for cell in sorted(auditor.exposed(hidden, enough=enough)):
+        exposed = auditor.exposed(hidden, enough=enough)
+        for cell in sorted(exposed):
             # A cell whose candidates an earlier cell of this round took is not stuck: it
             # is audited again next round, with them hidden. Stuck is only what is still
             # exposed when nothing more can be hidden.
@@ -101,9 +102,14 @@ def protect(counts: Mapping[Key, int], lines: Iterable[Line], *, k: int,
                 break  # a complete audit with nothing left to hide
             enough = None  # only stuck cells among the first found: look at every one
             continue
-        enough = ENOUGH
+        if enough is None or len(exposed) < enough:
+            enough = ENOUGH
+        else:  # many more, probably: rounds cost about the same however many they take
+            enough *= 2
         added += more
         complementary += lines_rule.close_lines()
+    if unresolved:  # the quick audit may call a safe cell exposed: ask the exact one
+        unresolved &= Auditor(table, k).exposed(hidden)
     return Pattern(
         hidden=_keys(table, hidden & ~fixed), primary=_keys(table, primary), rounds=rounds,
         complementary=complementary, audit_added=added, lp_calls=auditor.lp_calls,

@@ -145,6 +145,17 @@ def test_random_3d_tables_with_all_marginals_survive_the_intruder(seed):
     assert_safe(counts, lines, protect(counts, lines, k=K))
 
 
+@pytest.mark.parametrize("seed", range(12))
+def test_the_quick_audit_of_large_components_still_protects(seed, monkeypatch):
+    # protect() calls a cell exposed when no witness turns up within 4 lines of it, in
+    # components from LOCAL_FROM cells. Make every component "large": still safe.
+    monkeypatch.setattr(disclosure_audit, "LOCAL_FROM", 0)
+    monkeypatch.setattr(disclosure_audit, "BATCH_FROM", 10**6)
+    rng = np.random.default_rng(5000 + seed)
+    counts, lines = microdata(rng, int(rng.integers(15, 60)), (3, 2, 4, 3))
+    assert_safe(counts, lines, protect(counts, lines, k=K))
+
+
 @pytest.mark.parametrize("local", [False, True], ids=["whole", "local"])
 @pytest.mark.parametrize("seed", range(12))
 def test_the_audit_finds_exactly_what_the_independent_intruder_finds(seed, local, monkeypatch):

@@ -68,10 +68,62 @@ class Pattern:
 
 def protect(counts: Mapping[Key, int], lines: Iterable[Line], *, k: int,
             frozen: Mapping[Key, bool] | None = None) -> Pattern:
-    """The suppression pattern of one release; `frozen` maps dependency cells to hidden."""
+    """The suppression pattern of one release; `frozen` maps dependency cells to hidden.
+
+    A line with a single part says two cells are one number (a facility lies in one
+    country, so facility x country x nationality repeats facility x nationality; a quarter
+    with one active month repeats that month). Hiding both copies of a number protects
+    nothing, yet it satisfies the line rule, so such cells are merged into one first, and
+    hidden or published together."""
     if k < 1:
         raise ValueError("k must be at least 1")
     frozen = frozen or {}
+    lines = list(lines)
+    same = _Copies(lines)
+    if not same.parent:
+        return _protect(counts, lines, k=k, frozen=frozen)
+    merged_frozen: dict[Key, bool] = {}
+    for key, was_hidden in frozen.items():
+        one = same.find(key)
+        merged_frozen[one] = merged_frozen.get(one, False) or was_hidden
+    pattern = _protect({same.find(key): count for key, count in counts.items()},
+                       [Line(same.find(line.total), tuple(same.find(p) for p in line.parts))
+                        for line in lines if len(line.parts) != 1],
+                       k=k, frozen=merged_frozen)
+    keys = {*counts, *frozen, *(key for line in lines for key in (line.total, *line.parts))}
+
+    def expand(merged: set[Key]) -> set[Key]:
+        return {key for key in keys if same.find(key) in merged}
+
+    pattern.hidden = expand(pattern.hidden | {key for key, h in merged_frozen.items() if h}
+                            ) - set(frozen)
+    pattern.primary = expand(pattern.primary) - set(frozen)
+    pattern.unresolved = expand(pattern.unresolved)
+    return pattern
+
+
+class _Copies:
+    """Union-find over the cells that single-part lines make equal."""
+
+    def __init__(self, lines: list[Line]):
+        self.parent: dict[Key, Key] = {}
+        for line in lines:
+            if len(line.parts) == 1:
+                a, b = self.find(line.total), self.find(line.parts[0])
+                if a != b:
+                    self.parent[b] = a
+
+    def find(self, key: Key) -> Key:
+        root = key
+        while root in self.parent:
+            root = self.parent[root]
+        while key != root:  # path compression
+            self.parent[key], key = root, self.parent[key]
+        return root
+
+
+def _protect(counts: Mapping[Key, int], lines: list[Line], *, k: int,
+             frozen: Mapping[Key, bool]) -> Pattern:
     table = Table(counts, lines, extra=frozen)
     fixed = table.mask(frozen)
     hidden = table.mask(key for key, was_hidden in frozen.items() if was_hidden)

@@ -127,7 +127,9 @@ def _protect(counts: Mapping[Key, int], lines: list[Line], *, k: int,
     table = Table(counts, lines, extra=frozen)
     fixed = table.mask(frozen)
     hidden = table.mask(key for key, was_hidden in frozen.items() if was_hidden)
-    primary = (table.values >= 1) & (table.values <= k - 1) & ~fixed
+    small = (table.values >= 1) & (table.values <= k - 1)
+    fixed |= _told_already(table, fixed & ~hidden) & ~small
+    primary = small & ~fixed
     hidden |= primary
     lines_rule = _Suppressor(table, fixed, hidden)
     complementary = lines_rule.close_lines()
@@ -166,6 +168,28 @@ def _protect(counts: Mapping[Key, int], lines: list[Line], *, k: int,
         hidden=_keys(table, hidden & ~fixed), primary=_keys(table, primary), rounds=rounds,
         complementary=complementary, audit_added=added, lp_calls=auditor.lp_calls,
         unresolved={table.keys[i] for i in unresolved})
+
+
+def _told_already(table: Table, published: np.ndarray) -> np.ndarray:
+    """The cells the published frozen cells alone determine (a quarter's cell when its
+    months were all published), by iterative elimination: they are published as they are,
+    since hiding them would protect nothing and cost a cell."""
+    by_line = (table.matrix != 0).astype(np.int64).tocsr()
+    by_cell = by_line.tocsc()
+    known = published.copy()
+    unknown = by_line @ (~known).astype(np.int64)
+    ready = list(np.flatnonzero(unknown == 1))
+    while ready:
+        line = ready.pop()
+        if unknown[line] != 1:
+            continue
+        cells = by_line.indices[by_line.indptr[line]:by_line.indptr[line + 1]]
+        cell = cells[~known[cells]][0]
+        known[cell] = True
+        touched = by_cell.indices[by_cell.indptr[cell]:by_cell.indptr[cell + 1]]
+        unknown[touched] -= 1
+        ready.extend(touched[unknown[touched] == 1])
+    return known & ~published
 
 
 def audit(counts: Mapping[Key, int], lines: Iterable[Line], hidden: set[Key], *,

@@ -86,21 +86,31 @@ def _counted(session: Session, period: CalendarPeriod, counts: dict, lines: list
     return by_metric
 
 
+def _beneath(session: Session, period: CalendarPeriod, counted: dict,
+             children: list[StatsRelease], counts: dict, lines: list, frozen: dict) -> None:
+    """Every release beneath `period`, frozen, into the intruder's view: a year's quarters
+    and their months, each with its own lines and the lines to its parent. A year audited
+    with its quarters alone could publish what a quarter hid to protect a month."""
+    counted_children = {}
+    for child_period, child in zip(period.children(), children, strict=True):
+        counted_children[child.period_key] = _counted(session, child_period, counts, lines)
+        frozen |= _cells_of(session, child, counts)
+        grandchildren = [find(session, below) for below in child_period.children()]
+        if grandchildren:
+            _beneath(session, child_period, counted_children[child.period_key],
+                     grandchildren, counts, lines, frozen)
+    for metric in aggregates.METRICS:
+        lines.extend(disclosure.Line((metric, *total), tuple((metric, *p) for p in parts))
+                     for total, parts in aggregates.period_lines(
+                         period.key, counted[metric],
+                         {key: counted[metric] for key, counted in counted_children.items()}))
+
+
 def _protect(session: Session, period: CalendarPeriod, children: list[StatsRelease], k: int):
     counts, lines, frozen = {}, [], {}
     mine = _counted(session, period, counts, lines)
     if children:
-        counted_children = {}
-        for child_period, child in zip(period.children(), children, strict=True):
-            # Their own lines too: the intruder knows the months' relations as well.
-            counted_children[child.period_key] = _counted(session, child_period, counts,
-                                                          lines)
-            frozen |= _cells_of(session, child, counts)
-        for metric in aggregates.METRICS:
-            lines.extend(disclosure.Line((metric, *total), tuple((metric, *p) for p in parts))
-                         for total, parts in aggregates.period_lines(
-                             period.key, mine[metric],
-                             {key: counted[metric] for key, counted in counted_children.items()}))
+        _beneath(session, period, mine, children, counts, lines, frozen)
     pattern = disclosure.protect(counts, lines, k=k, frozen=frozen)
     own = [key for key in counts if key[1] == period.key]
     if pattern.unresolved:

@@ -9,10 +9,11 @@ def fail(message: str):
 
 
 def register(app) -> None:
-    from referral.cli import audit, demo, facilities, jobs, keys, stats, users
+    from referral.cli import audit, demo, facilities, jobs, keys, stats, synthetic, users
 
     for module in (keys, users, facilities, audit, stats):
         app.cli.add_command(module.group)
     for group in jobs.groups:
         app.cli.add_command(group)
     app.cli.add_command(demo.command)
+    app.cli.add_command(synthetic.command)

@@ -1,15 +1,19 @@
-"""`flask demo [--cases N] [--port P] [--no-serve]`: a ready demo in instance/.
+"""`flask demo [--cases N] [--history N] [--port P] [--no-serve]`: a ready demo in instance/.
 
 Safe to run again: what exists is kept (config, key ring, schema, directory, accounts,
-cases and their referrals), so a second run only serves. The output is for the operator:
-it shows the demo accounts' passwords once, and counts, never anything about the people
-in the cases. It serves with the scheduled jobs running beside the server.
+cases and their referrals), so a second run only serves. An empty demo gets two kinds of
+cases: recent ones recorded through the services by the demo accounts (what their
+screens show), and a history of synthetic cases over the last finished months, made by
+`flask synthetic`'s service, for the statistics. The output is for the operator: it
+shows the demo accounts' passwords once, and counts, never anything about the people in
+the cases. It serves with the scheduled jobs running beside the server.
 """
 
 import logging
 import os
 import random
 import secrets
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import click
@@ -23,16 +27,17 @@ from werkzeug.serving import run_simple
 from referral import config as settings
 from referral import jobs
 from referral.cli import fail
-from referral.errors import Invalid
+from referral.errors import DomainError, Invalid
 from referral.extensions import db
 from referral.models import Facility, User
 from referral.models.base import utcnow
 from referral.models.codes import REFERRAL_STATUSES
-from referral.services import crypto, demo_referrals
+from referral.services import crypto, demo_referrals, synthetic
 from referral.services import demo as demo_service
 
 HOST = "127.0.0.1"  # never 0.0.0.0: the demo's passwords are printed on the screen
 SEED = 2026
+HISTORY_MONTHS = 12  # the synthetic history: a year of finished months to count
 
 
 def _instance_config(app) -> None:
@@ -128,11 +133,18 @@ def _users() -> list:
                                    .order_by(User.username)))
 
 
-def _cases(users, count: int, now) -> None:
+def _cases(users, count: int, history: int, now) -> None:
+    """Fill an empty demo: live cases, then the synthetic history."""
     existing = demo_service.case_count(db.session)
     if existing:
         click.echo(f"cases: the database holds {existing} already; none added")
         return
+    _live_cases(users, count, now)
+    _history(history, now)
+
+
+def _live_cases(users, count: int, now) -> None:
+    """Recent intakes at the demo accounts' posts, through the services, and their referrals."""
     summary = demo_referrals.add_cases(db.session, users, count, rng=random.Random(SEED),
                                        now=now, between_batches=db.session.commit)
     db.session.commit()
@@ -148,6 +160,24 @@ def _cases(users, count: int, now) -> None:
     if story["stand_ins"]:
         click.echo(f"  {story['stand_ins']} other facilities answered through stand-in "
                    "accounts (equipo.<code>) that cannot log in")
+
+
+def _history(count: int, now) -> None:
+    """Synthetic cases, referrals and follow-ups over the last finished months
+    (synthetic.add, as `flask synthetic` makes them), so the statistics have data."""
+    if not count:
+        return
+    try:
+        summary = synthetic.add(db.session, cases=count, months=HISTORY_MONTHS, seed=SEED,
+                                now=now, between_batches=db.session.commit)
+    except DomainError as exc:
+        db.session.rollback()
+        fail(f"synthetic history not added: {exc.message}")
+    db.session.commit()
+    months = summary.months
+    click.echo(f"history: {summary.cases} synthetic cases from {months[0]} to {months[-1]}, "
+               f"{summary.subjects} persons, {sum(summary.referrals.values())} referrals, "
+               f"{summary.follow_ups} follow-ups")
 
 
 def _state(users, now) -> None:
@@ -191,6 +221,11 @@ def _serve(app, port: int) -> None:
     scheduler = jobs.build_scheduler(app, scheduler_cls=BackgroundScheduler)
     _show_job_runs()
     scheduler.start()
+    # The history's periods have finished: release them now, in the background, rather
+    # than at 00:30 (a request for one not released yet would compute it first).
+    scheduler.modify_job("stats_release", next_run_time=datetime.now(UTC) + timedelta(seconds=2))
+    click.echo("  statistics: the scheduler is releasing the finished periods now "
+               "(one log line when done)")
     click.echo(f"  scheduler: running {len(jobs.JOBS)} jobs in this process "
                f"({', '.join(f'{name} {job.schedule}' for name, job in jobs.JOBS.items())})")
     try:
@@ -205,12 +240,17 @@ def _serve(app, port: int) -> None:
 
 @click.command("demo")
 @click.option("--cases", "case_count", default=300, show_default=True,
-              type=click.IntRange(min=0), help="Synthetic cases to add to an empty demo.")
+              type=click.IntRange(min=0),
+              help="Recent cases the demo accounts record, to add to an empty demo.")
+@click.option("--history", "history_count", default=2000, show_default=True,
+              type=click.IntRange(min=0),
+              help=f"Synthetic cases over the last {HISTORY_MONTHS} finished months, for "
+                   "the statistics, to add to an empty demo.")
 @click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535),
               help="Port on 127.0.0.1 to serve on.")
 @click.option("--no-serve", is_flag=True, help="Set the demo up, then exit.")
 @with_appcontext
-def command(case_count, port, no_serve):
+def command(case_count, history_count, port, no_serve):
     """A ready demo: schema, keys, directory, accounts, cases and referrals; then serve it."""
     app = current_app._get_current_object()
     click.echo(f"demo instance: {app.instance_path}")
@@ -223,7 +263,7 @@ def command(case_count, port, no_serve):
     now = utcnow()
     _directory(now)
     users = _users()
-    _cases(users, case_count, now)
+    _cases(users, case_count, history_count, now)
     _state(users, now)
     if not no_serve:
         _serve(app, port)

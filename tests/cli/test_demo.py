@@ -52,9 +52,9 @@ def make_app(folder):
             INSTANCE_PATH=str(folder / "instance"), SECRET_KEY=None))
 
 
-def run_demo(app, cases=60, serve=False, port=5000):
-    args = ["demo", "--cases", str(cases), "--port", str(port)] + ([] if serve else ["--no-serve"])
-    return app.test_cli_runner().invoke(args=args)
+def run_demo(app, cases=60, history=400, serve=False, port=5000):
+    args = ["demo", "--cases", str(cases), "--history", str(history), "--port", str(port)]
+    return app.test_cli_runner().invoke(args=args + ([] if serve else ["--no-serve"]))
 
 
 def printed_accounts(output: str) -> dict[str, tuple[str, str]]:
@@ -129,13 +129,28 @@ def test_demo_accounts_of_every_role_log_in_with_the_printed_passwords(demo):
 def test_demo_cases_come_from_border_posts_over_the_past_year(demo):
     app, _, output = demo
     with app.app_context():
-        cases = list(db.session.scalars(sa.select(Case)))
+        cases = list(db.session.scalars(sa.select(Case).where(Case.created_by.is_not(None))))
         kinds = {db.session.get(Facility, case.facility_id).kind for case in cases}
     assert len(cases) == 60
     assert kinds == {"border_post"}
     assert all(case.created_at < datetime.now(UTC) for case in cases)
     assert len({case.created_at.strftime("%Y-%m") for case in cases}) > 6
     assert "60 added" in output
+
+
+def test_demo_adds_a_synthetic_history_over_the_last_twelve_finished_months(demo):
+    app, _, output = demo
+    today = datetime.now(UTC)
+    this_month = datetime(today.year, today.month, 1, tzinfo=UTC)
+    with app.app_context():
+        history = list(db.session.scalars(sa.select(Case).where(Case.created_by.is_(None))))
+        kinds = {db.session.get(Facility, case.facility_id).kind for case in history}
+    months = {case.created_at.strftime("%Y-%m") for case in history}
+    assert len(history) == 400 and len(months) == 12
+    assert all(case.created_at < this_month for case in history)
+    assert min(case.created_at for case in history) >= this_month - timedelta(days=366)
+    assert "border_post" in kinds and kinds <= {"border_post", "clinic"}
+    assert "history: 400 synthetic cases" in output
 
 
 def test_demo_output_shows_no_name_of_a_person(demo):
@@ -304,7 +319,7 @@ def test_the_same_seed_and_clock_tell_the_same_referral_story(tmp_path, monkeypa
     stories = []
     for name in ("first", "second"):
         app = make_app(tmp_path / name)
-        result = run_demo(app, cases=25)
+        result = run_demo(app, cases=25, history=100)
         assert result.exit_code == 0, result.output + repr(result.exception)
         stories.append(story_of(app))
     assert stories[0][0] and stories[0] == stories[1]

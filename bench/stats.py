@@ -1,0 +1,213 @@
+"""Benchmark statistics: releasing a month and a year, and reading GET /stats.
+
+On a fresh SQLite file and, when a PostgreSQL server answers at BENCH_PG_URL, a scratch
+PostgreSQL database: the demo directory, then CASES synthetic cases (default 1,000,000)
+over the twelve months of one calendar year, so that the year is finished and whole. Then:
+- one month released alone, in a fresh process (its time and peak memory, from wait4);
+- the year's quarters and months, then the year itself, each in a fresh process;
+- GET /stats?period=month&group_by=nationality and a three-dimension request, end to end
+  through the app (a manager's token, the audit event included), against the same GROUP
+  BY written by hand in SQL over the cases (median of RUNS runs each).
+Prints `name  measured  baseline  ratio  target`. Not a test: it always exits 0.
+
+    .venv/bin/python bench/stats.py [CASES]    (BENCH_DATABASES=sqlite to skip PostgreSQL)
+"""
+
+import os
+import secrets
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psycopg
+import sqlalchemy as sa
+
+from referral import create_app
+from referral.extensions import db
+from referral.models import Case
+from referral.services import auth, demo, periods, stats, synthetic
+from referral.services.crypto import Keyring
+
+PG_URL = os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+CASES = int(sys.argv[1]) if len(sys.argv) > 1 and sys.argv[1].isdigit() else 1_000_000
+ONLY = os.environ.get("BENCH_DATABASES", "sqlite,postgresql").split(",")
+NOW = datetime(2026, 1, 20, 12, 0, tzinfo=UTC)  # the last twelve finished months: 2025
+YEAR, MONTH = "2025", "2025-06"
+RUNS = 5
+PASSWORD = secrets.token_urlsafe(16)  # a throwaway account in a throwaway database
+K = 5
+MONTH_TARGET_S, MONTH_TARGET_MB = 60.0, 1024.0
+READ_TARGET_RATIO = 0.5
+ROW = "{:<52} {:>11} {:>11} {:>7} {:>11}"
+READS = {
+    "nationality": ("nationality",),
+    "intake_facility,nationality,sex": ("facility_id", "nationality", "sex"),
+}
+
+
+def line(name, measured, baseline="-", ratio="-", target="-", over=False):
+    print(ROW.format(name, measured, baseline, ratio, target) + ("  OVER TARGET" if over
+                                                                  else ""), flush=True)
+
+
+def app_for(url: str, workdir: Path):
+    return create_app({"SECRET_KEY": "bench-secret-key", "DATABASE_URL": url,
+                       "KEYRING": str(workdir / "keyring.json"),
+                       "INSTANCE_PATH": str(workdir), "SUPPRESSION_K": K})
+
+
+def fill(url: str, workdir: Path) -> None:
+    app = app_for(url, workdir)
+    with app.app_context():
+        db.create_all()
+        demo.import_directory(db.session, NOW)
+        db.session.commit()
+        started = time.perf_counter()
+        synthetic.add(db.session, cases=CASES, months=12, seed=20250101, now=NOW,
+                      between_batches=db.session.commit)
+        db.session.commit()
+        print(f"# {CASES:,} synthetic cases over 2025 in {time.perf_counter() - started:.0f} s",
+              flush=True)
+        db.session.remove()
+        db.engine.dispose()
+
+
+def release_in_child(url: str, workdir: Path, kind: str, key: str) -> tuple[float, float]:
+    """Release one period (and whatever it needs first) in a fresh process: (s, peak MB)."""
+    env = {**os.environ, "BENCH_CHILD": "1"}
+    process = subprocess.Popen([sys.executable, __file__, "child", url, str(workdir), kind,
+                                key], env=env)
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode:
+        raise RuntimeError(f"releasing {kind} {key} failed")
+    seconds = float((workdir / "child-seconds").read_text())
+    return seconds, usage.ru_maxrss / 1024  # kilobytes on Linux
+
+
+def child(url: str, workdir: str, kind: str, key: str) -> None:
+    app = app_for(url, Path(workdir))
+    with app.app_context():
+        started = time.perf_counter()
+        stats.release(db.session, periods.from_key(kind, key), now=datetime.now(UTC), k=K)
+        db.session.commit()
+        Path(workdir, "child-seconds").write_text(str(time.perf_counter() - started))
+
+
+def month_column(url: str):
+    if url.startswith("sqlite"):
+        return sa.func.strftime("%Y-%m", Case.created_at)
+    return sa.func.to_char(sa.func.date_trunc("month", Case.created_at), "YYYY-MM")
+
+
+def median_seconds(work) -> float:
+    times = []
+    for _ in range(RUNS):
+        started = time.perf_counter()
+        work()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def reads(url: str, workdir: Path, database: str) -> None:
+    app = app_for(url, workdir)
+    with app.app_context():
+        auth.create_user(db.session, "bench-manager", PASSWORD, "manager")
+        db.session.commit()
+        token, _ = auth.login(db.session, "bench-manager", PASSWORD, None, datetime.now(UTC))
+        db.session.commit()
+        client = app.test_client()
+        headers = {"Authorization": f"Bearer {token}"}
+        first = periods.from_key("year", YEAR)
+        for group_by, columns in READS.items():
+            def request(group_by=group_by):
+                response = client.get("/api/v1/stats", headers=headers, query_string={
+                    "period": "month", "group_by": group_by, "from": "2025-01",
+                    "to": "2025-12"})
+                assert response.status_code == 200, response.get_data(as_text=True)
+
+            def by_hand(columns=columns):
+                month = month_column(url)
+                grouped = [month, *(getattr(Case, name) for name in columns)]
+                db.session.execute(
+                    sa.select(*grouped, sa.func.count())
+                    .where(Case.created_at >= first.start, Case.created_at < first.end)
+                    .group_by(*grouped)).all()
+                db.session.rollback()
+
+            request()  # warm: the releases exist already; this loads the code paths
+            measured, baseline = median_seconds(request), median_seconds(by_hand)
+            ratio = measured / baseline
+            line(f"GET /stats month by {group_by} {database}", f"{measured * 1000:.0f} ms",
+                 f"{baseline * 1000:.0f} ms", f"{ratio:.2f}", f"<= {READ_TARGET_RATIO}x",
+                 ratio > READ_TARGET_RATIO)
+        db.session.remove()
+        db.engine.dispose()
+
+
+def run(database: str, url: str, workdir: Path) -> None:
+    fill(url, workdir)
+    seconds, peak = release_in_child(url, workdir, "month", MONTH)
+    line(f"stats release month {MONTH} {database}", f"{seconds:.1f} s", "-", "-",
+         f"<= {MONTH_TARGET_S:.0f} s", seconds > MONTH_TARGET_S)
+    line(f"  peak memory {database}", f"{peak:.0f} MB", "-", "-",
+         f"<= {MONTH_TARGET_MB:.0f} MB", peak > MONTH_TARGET_MB)
+    total = 0.0
+    for quarter in periods.from_key("year", YEAR).children():
+        seconds, peak = release_in_child(url, workdir, "quarter", quarter.key)
+        total += seconds
+        line(f"stats release quarter {quarter.key} + months {database}", f"{seconds:.1f} s",
+             target=f"{peak:.0f} MB")
+    seconds, peak = release_in_child(url, workdir, "year", YEAR)
+    line(f"stats release year {YEAR} alone {database}", f"{seconds:.1f} s",
+         target=f"{peak:.0f} MB")
+    line(f"stats release year {YEAR} with its months {database}",
+         f"{total + seconds:.1f} s")
+    reads(url, workdir, database)
+
+
+def postgres_answers(url: str) -> bool:
+    try:
+        with psycopg.connect(url, connect_timeout=3):
+            return True
+    except psycopg.Error:
+        return False
+
+
+def run_postgres(workdir: Path) -> None:
+    if not postgres_answers(PG_URL):
+        print(f"stats postgresql  skipped: no PostgreSQL server answers at {PG_URL}")
+        return
+    name = f"referral_bench_stats_{os.getpid()}"
+    with psycopg.connect(PG_URL, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        run("postgresql", PG_URL.rsplit("/", 1)[0] + "/" + name, workdir)
+    finally:
+        with psycopg.connect(PG_URL, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def main() -> int:
+    print(f"# {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the start; "
+          f"{CASES:,} cases, k = {K}")
+    line("name", "measured", "baseline", "ratio", "target")
+    with tempfile.TemporaryDirectory(prefix="referral-bench-") as tmp:
+        workdir = Path(tmp)
+        Keyring.create(workdir / "keyring.json")
+        if "sqlite" in ONLY:
+            run("sqlite", "sqlite:///" + str(workdir / "bench.sqlite3"), workdir)
+        if "postgresql" in ONLY:
+            run_postgres(workdir)
+    return 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "child":
+        child(*sys.argv[2:6])
+        sys.exit(0)
+    sys.exit(main())

@@ -13,7 +13,6 @@ import logging
 import os
 import random
 import secrets
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import click
@@ -221,11 +220,10 @@ def _serve(app, port: int) -> None:
     scheduler = jobs.build_scheduler(app, scheduler_cls=BackgroundScheduler)
     _show_job_runs()
     scheduler.start()
-    # The history's periods have finished: release them now, in the background, rather
-    # than at 00:30 (a request for one not released yet would compute it first).
-    scheduler.modify_job("stats_release", next_run_time=datetime.now(UTC) + timedelta(seconds=2))
-    click.echo("  statistics: the scheduler is releasing the finished periods now "
-               "(one log line when done)")
+    # Not released at start: on SQLite a release holds the write lock for as long as it
+    # takes (minutes for a sparse quarter), and the demo's requests would time out.
+    click.echo("  statistics: released by the daily job, or a period at a time on a "
+               "manager's first request (`flask stats release` does them all)")
     click.echo(f"  scheduler: running {len(jobs.JOBS)} jobs in this process "
                f"({', '.join(f'{name} {job.schedule}' for name, job in jobs.JOBS.items())})")
     try:

@@ -22,8 +22,8 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 
 bench: $(STAMP)
-	@ls bench/*.py >/dev/null 2>&1 || { echo "no benchmarks yet"; exit 0; }; \
-	for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+	@ls bench/[!_]*.py >/dev/null 2>&1 || { echo "no benchmarks yet"; exit 0; }; \
+	for b in bench/[!_]*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 # Refresh the pinned versions after changing pyproject.toml.
 lock:

@@ -19,8 +19,8 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import psycopg
 import sqlalchemy as sa
+from _scratch import scratch_postgres  # bench/, beside this script
 
 from referral import create_app
 from referral.extensions import db
@@ -135,26 +135,12 @@ def run(label: str, url: str, workdir: Path) -> None:
         print(f"routing.rank {label} {name}  {measured:6.1f} ms  <= {target:.0f} ms{flag}")
 
 
-def postgres_answers(url: str) -> bool:
-    try:
-        with psycopg.connect(url, connect_timeout=3):
-            return True
-    except psycopg.Error:
-        return False
-
-
 def run_postgres(workdir: Path) -> None:
-    if not postgres_answers(PG_URL):
-        print(f"routing.rank postgresql  skipped: no PostgreSQL server answers at {PG_URL}")
-        return
-    name = f"referral_bench_{os.getpid()}"
-    with psycopg.connect(PG_URL, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        run("postgresql", PG_URL.rsplit("/", 1)[0] + "/" + name, workdir)
-    finally:
-        with psycopg.connect(PG_URL, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with scratch_postgres(PG_URL, "referral_bench") as url:
+        if url is None:
+            print(f"routing.rank postgresql  skipped: no PostgreSQL server answers at {PG_URL}")
+            return
+        run("postgresql", url, workdir)
 
 
 def main() -> int:

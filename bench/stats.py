@@ -23,8 +23,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-import psycopg
 import sqlalchemy as sa
+from _scratch import scratch_postgres  # bench/, beside this script
 
 from referral import create_app
 from referral.extensions import db
@@ -170,26 +170,12 @@ def run(database: str, url: str, workdir: Path) -> None:
     reads(url, workdir, database)
 
 
-def postgres_answers(url: str) -> bool:
-    try:
-        with psycopg.connect(url, connect_timeout=3):
-            return True
-    except psycopg.Error:
-        return False
-
-
 def run_postgres(workdir: Path) -> None:
-    if not postgres_answers(PG_URL):
-        print(f"stats postgresql  skipped: no PostgreSQL server answers at {PG_URL}")
-        return
-    name = f"referral_bench_stats_{os.getpid()}"
-    with psycopg.connect(PG_URL, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        run("postgresql", PG_URL.rsplit("/", 1)[0] + "/" + name, workdir)
-    finally:
-        with psycopg.connect(PG_URL, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with scratch_postgres(PG_URL, "referral_bench_stats") as url:
+        if url is None:
+            print(f"stats postgresql  skipped: no PostgreSQL server answers at {PG_URL}")
+            return
+        run("postgresql", url, workdir)
 
 
 def main() -> int:

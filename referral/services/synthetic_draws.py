@@ -17,6 +17,7 @@ from datetime import date, datetime, timedelta
 from importlib import resources
 
 from referral.services import intake
+from referral.services.demo import NEED_OF  # the needs a vulnerability brings, as the demo
 
 
 class Weighted:
@@ -96,9 +97,6 @@ CHILD_SEX = Weighted({"male": 51, "female": 48, "unknown": 1})
 GENERAL_NEEDS = {"acute_illness": 28, "injury": 18, "chronic_condition": 9, "shelter": 10,
                  "mental_health": 9, "sexual_reproductive_health": 8, "nutrition": 7,
                  "hiv_sti": 3, "tuberculosis": 1}
-NEED_OF = {"pregnant": "maternal", "unaccompanied_minor": "child_protection",
-           "separated_minor": "child_protection", "gbv_survivor": "gbv",
-           "trafficking_indicators": "trafficking"}
 # The most pressing first: it decides the main service of a referral and which needs stay
 # when a person has more than three.
 NEEDS_FIRST = ("trafficking", "gbv", "child_protection", "maternal", "injury", "tuberculosis",

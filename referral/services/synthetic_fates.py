@@ -13,23 +13,6 @@ from referral.services.synthetic_draws import Weighted
 HOUR, DAY = timedelta(hours=1), timedelta(days=1)
 JOB_EVERY = 300  # seconds: the scheduler marks overdue and expired things this often
 
-SERVICE_OF_NEED = {
-    "trafficking": "trafficking_protection", "gbv": "gbv_care",
-    "child_protection": "child_protection", "maternal": "maternal_care",
-    "injury": "primary_care", "acute_illness": "primary_care", "tuberculosis": "tuberculosis",
-    "hiv_sti": "hiv_sti", "sexual_reproductive_health": "sexual_reproductive_health",
-    "mental_health": "mental_health", "chronic_condition": "primary_care",
-    "nutrition": "nutrition", "shelter": "shelter",
-}
-REASONS = {
-    "primary_care": "Valoración médica", "emergency_care": "Atención de urgencia",
-    "maternal_care": "Control prenatal", "sexual_reproductive_health": "Consejería en SSR",
-    "hiv_sti": "Prueba y consejería VIH/ITS", "tuberculosis": "Estudio por tos persistente",
-    "mental_health": "Apoyo psicosocial", "gbv_care": "Atención a sobreviviente de VBG",
-    "trafficking_protection": "Protección: indicadores de trata",
-    "child_protection": "Protección de la niñez", "shelter": "Alojamiento temporal",
-    "nutrition": "Evaluación nutricional",
-}
 STATUS_NOTES = {
     "no_capacity": "Sin cupo esta semana.", "not_eligible": "No cumple criterios del servicio.",
     "service_unavailable": "Servicio suspendido temporalmente.",

@@ -10,7 +10,7 @@ import random
 from datetime import datetime, timedelta
 
 from referral.models import FollowUp, Referral
-from referral.services import routing
+from referral.services import demo_plans, routing  # demo_plans: services and reasons of needs
 from referral.services import synthetic_fates as fates
 from referral.services.synthetic_directory import Directory, Place
 from referral.services.synthetic_draws import Person
@@ -47,7 +47,7 @@ class Referrer:
         who = (routing.is_minor(case), case.sex == "female",
                routing.is_trafficking_survivor(case), routing.is_gbv_survivor(case))
         for need in case.needs:
-            service = fates.SERVICE_OF_NEED[need]
+            service = demo_plans.SERVICE_OF_NEED[need]
             if case.urgency == "emergency" and need in ("injury", "acute_illness"):
                 service = "emergency_care"
             found, table = self.directory.targets(place, service, who)
@@ -56,7 +56,7 @@ class Referrer:
         else:
             return []
         target = table.draw(rng)
-        wanted = [service] + [fates.SERVICE_OF_NEED[need] for need in case.needs[1:]
+        wanted = [service] + [demo_plans.SERVICE_OF_NEED[need] for need in case.needs[1:]
                               if rng.random() < 0.6]
         created = at + timedelta(minutes=rng.randint(5, 90))
         if created >= self.period_end:
@@ -87,7 +87,7 @@ class Referrer:
                           answer_before=self.period_end if safety else None)
         referral_id = ordered_id(rng, created)
         row_id, dek = str(referral_id), person.dek
-        reason = "; ".join(fates.REASONS[code] for code in services)
+        reason = "; ".join(demo_plans.REASONS[code] for code in services)
         note = (fates.STATUS_NOTES.get(fate.status_reason)
                 if fate.status in ("declined", "cancelled") and rng.random() < 0.5 else None)
         done = (rng.choice(fates.COMPLETION_NOTES)

@@ -1,7 +1,9 @@
 """An intruder holding every published statistics answer, written apart from the code.
 
 The unknowns are the suppressed cells; the relations are what anyone can know (a table's
-cells add up to its margins, months to their quarter). Iterative elimination first, then
+cells add up to its margins, months to their quarter), and every suppressed cell is at least
+1 (a combination that is not listed is 0, and a listed one holds someone: zeros are
+published, DESIGN.md). Iterative elimination first, then
 LP minimum and maximum of every small hidden cell, one connected component at a time,
 bounds rounded inward. Used by tests/test_stats_intruder.py.
 """
@@ -102,10 +104,10 @@ def components(a):
 
 
 class Component:
-    """LP bounds of the small cells of one component: A x == b, x >= 0.
+    """LP bounds of the small cells of one component: A x == b, x >= 1.
 
-    Any feasible point showing a small cell at 0 or at K or more settles it (its minimum
-    rounds to 0, or its maximum reaches K), so every solution serves as a witness for all
+    Any feasible point showing a small cell at K or more settles it (its maximum reaches
+    K; its minimum is at least 1 anyway), so every solution serves as a witness for all
     cells: first LPs over many cells at once, then each open cell's own minimum and, if
     that rounds above 0, its maximum (capped at K: only whether K is reached matters)."""
 
@@ -117,17 +119,16 @@ class Component:
         upper = np.full(self.n, np.inf)
         upper[capped] = K
         result = linprog(objective, A_eq=self.a, b_eq=self.b, method="highs",
-                         bounds=np.column_stack((np.zeros(self.n), upper)))
+                         bounds=np.column_stack((np.ones(self.n), upper)))
         assert result.status == 0, result.message
-        self.safe |= (result.x <= EPS) | (result.x >= K - EPS)
+        self.safe |= result.x >= K - EPS
         return result.fun
 
     def exposed(self):
-        for sign in (1.0, -1.0):  # many cells at once while that settles enough of them
-            while (todo := ~self.safe).any():
-                self._solve(np.where(todo, sign, 0.0), todo if sign < 0 else [])
-                if (todo & self.safe).sum() * 8 < todo.sum():
-                    break
+        while (todo := ~self.safe).any():  # many cells at once while that settles enough
+            self._solve(np.where(todo, -1.0, 0.0), todo)
+            if (todo & self.safe).sum() * 8 < todo.sum():
+                break
         found = []
         for j in np.flatnonzero(~self.safe):
             if self.safe[j]:
@@ -135,8 +136,6 @@ class Component:
             target = np.zeros(self.n)
             target[j] = 1.0
             lowest = math.ceil(self._solve(target, []) - EPS)
-            if lowest <= 0:
-                continue
             highest = math.floor(-self._solve(-target, [j]) + EPS)
             if lowest == highest or highest <= K - 1:
                 found.append((j, lowest, highest))

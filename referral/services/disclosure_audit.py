@@ -9,11 +9,19 @@ what is left. Since the true counts satisfy every line, each equation reads
 never need substituting one by one. A component's answer depends only on its set of cells,
 so it is cached: after hiding a few more cells, only the components that changed are solved.
 
+What the intruder knows of an unknown: it is a whole number, and it is at least 1. Zeros
+are published (DESIGN.md: primary suppression is 1..k-1, and a combination that is not listed
+is 0), and `protect` never hides one, so every suppressed cell an answer lists holds someone.
+DESIGN.md's "non-negative" is the weaker, wrong bound here: with it, a hidden 2 beside a
+hidden 1 under a published 3 looks safe (0 <= x <= 3), while anyone reading the rows knows
+both are at least 1, so x is 2. A small hidden cell is therefore never protected by its
+minimum (always >= 1): only a maximum of k or more protects it.
+
 LPs are the cost (a few ms each, mostly call overhead; 0.3 s on a component of 7,000
 cells), so `_Bounds` finds bounds lazily: a small cell is safe as soon as some feasible point
-has it at 0 (its minimum is 0) or at k (its maximum reaches k), and every LP solution is such
-a point for every cell at once. Bounds are rounded inward with a tolerance of 1e-6, above
-HiGHS's feasibility tolerance (1e-7) and far below the 1 between two whole counts.
+has it at k or more, and every LP solution is such a point for every cell at once. Bounds are
+rounded inward with a tolerance of 1e-6, above HiGHS's feasibility tolerance (1e-7) and far
+below the 1 between two whole counts.
 """
 
 from collections.abc import Hashable, Iterable, Mapping
@@ -90,11 +98,12 @@ class Auditor:
     Two memories, both sound while the hidden set only grows between calls (as in
     `protect`): the answer per component, and the small cells shown safe. A feasible point
     stays feasible when one more cell is hidden (give it its true value), so a cell once
-    seen at 0 or at k keeps that witness; later rounds only re-examine the exposed cells.
+    seen at k keeps that witness; later rounds only re-examine the exposed cells.
     """
 
     def __init__(self, table: Table, k: int, quick: bool = False):
         self.table = table
+        self.proven = np.zeros(len(table.keys), dtype=bool)
         self.k = k
         self.quick = quick  # see _Bounds: may call safe cells exposed, never the reverse
         self.small = (table.values >= 1) & (table.values <= k - 1)
@@ -108,16 +117,19 @@ class Auditor:
 
         With `enough`, the search may stop once that many are found (the caller hides more
         and asks again); an empty answer is always complete."""
+        if (self.table.values[hidden] < 1).any():
+            raise ValueError("a zero is published, never hidden")
         if (self.last & ~hidden).any():  # a cell published again: witnesses lapse
             self.open = self.small.copy()
         self.last = hidden.copy()
+        self.proven = bounded(self.table, hidden, self.k)  # exposed without an LP
         cols = np.flatnonzero(hidden)
         sub = self.table.by_cell[:, cols].tocsr()
         sub = sub[np.flatnonzero(np.diff(sub.indptr))]
         found: set[int] = set()
         for cells, rows in zip(*components(sub), strict=True):
             if len(rows) == 0 or not self.open[cols[cells]].any():
-                continue  # in no line (unbounded above, minimum 0), or nothing left to check
+                continue  # in no line (unbounded above), or nothing left to check
             key = frozenset(cols[cells].tolist())
             if key not in self.cache:
                 left = None if enough is None else enough - len(found)
@@ -132,11 +144,12 @@ class Auditor:
 
     def _solve(self, a: sparse.csr_array, cells: np.ndarray,
                enough: int | None) -> tuple[set[int], bool]:
-        """The exposed cells of one component: elimination, then LP on what remains.
+        """The exposed cells of one component: elimination and propagation, then LP on what
+        remains.
 
         Returns them and whether the search was complete (see `exposed`)."""
         known = _eliminate(a)
-        found = {int(c) for c in cells[known & self.small[cells]]}
+        found = {int(c) for c in cells[(known & self.small[cells]) | self.proven[cells]]}
         rest = np.flatnonzero(~known)
         b = a[:, rest].tocsr()
         b = b[np.flatnonzero(np.diff(b.indptr) >= 2)]  # rows with one unknown were eliminated
@@ -144,8 +157,9 @@ class Auditor:
             if enough is not None and len(found) >= enough:
                 return found, False
             ids = cells[rest[part]]
-            if len(rows) and self.open[ids].any():
-                bounds = _Bounds(b[rows][:, part], self.table.values[ids], self.open[ids],
+            targets = self.open[ids] & ~self.proven[ids]
+            if len(rows) and targets.any():
+                bounds = _Bounds(b[rows][:, part], self.table.values[ids], targets,
                                  self.k, self.quick)
                 exposed = bounds.exposed(None if enough is None else enough - len(found))
                 self.lp_calls += bounds.lp_calls
@@ -157,19 +171,19 @@ class Auditor:
 
 
 class _Bounds:
-    """LP bounds of the open small cells of one component (after elimination).
+    """LP maxima of the open small cells of one component (after elimination).
 
-    Bounds come from HiGHS on `A x == A v, x >= 0`. Any solution is a feasible point, so it
-    settles every cell it shows at 0 or at k ("safe"). First batch LPs over the whole
-    component (minimise the sum of the open cells; then maximise it, each capped at k),
+    Bounds come from HiGHS on `A x == A v, x >= 1` (see the module's docstring). Any solution
+    is a feasible point, so it settles every cell it shows at k or more ("safe"). First batch
+    LPs over the whole component (maximise the sum of the open cells, each capped at k),
     while each still settles an eighth of what is open; a large component with few open
     cells (the later rounds of `protect`) skips them. Then cell by cell, and in a large
     component locally first: around the cell t, within `depth` lines, fixing the hidden
     cells further out at their true values restricts the system (its solutions are
     solutions, so still witnesses), and keeping only the lines wholly inside relaxes it
-    (its bounds are wider, so min > 0 and max < k there prove t exposed). Only when
-    neither settles t does the neighbourhood grow, up to the whole component, where the
-    two coincide.
+    (its maximum is higher, so a maximum below k there proves t exposed). Only when neither
+    settles t does the neighbourhood grow, up to the whole component, where the two
+    coincide.
     """
 
     def __init__(self, a: sparse.csr_array, values: np.ndarray, open_: np.ndarray, k: int,
@@ -183,12 +197,12 @@ class _Bounds:
         self.stopped = False  # stopped at `enough`, some targets left unexamined
 
     def exposed(self, enough: int | None = None) -> np.ndarray:
-        """Positions of the targets that are neither seen at 0 nor at k: they are exposed."""
+        """Positions of the targets never seen at k or more: they are exposed."""
         big = self.n > LOCAL_FROM
-        for sign in (1.0, -1.0) if len(self.targets) > BATCH_FROM or not big else ():
+        if len(self.targets) > BATCH_FROM or not big:
             while len(todo := self.targets[~self.safe[self.targets]]):
                 everything = np.ones(self.n, dtype=bool)
-                self._lp(everything, np.ones(self.a.shape[0], dtype=bool), todo, sign, True)
+                self._lp(everything, np.ones(self.a.shape[0], dtype=bool), todo, True)
                 if self.safe[todo].sum() * BATCH_GAIN < len(todo):
                     break
         # Quick: in a large component, a target with no witness within 4 lines is called
@@ -213,43 +227,83 @@ class _Bounds:
             if depth is None:
                 cells[:] = True
             touching = self.link @ cells > 0
-            for sign in (1.0, -1.0):  # restricted: outside cells at their true values
-                if not self.safe[t]:
-                    self._lp(cells, touching, np.array([t]), sign, True)
+            self._lp(cells, touching, np.array([t]), True)  # outside cells at true values
             if self.safe[t]:
                 return False
             if cells.all():
-                return True  # the whole component: neither 0 nor k is reachable
+                return True  # the whole component: k is out of reach
             inside = touching & (self.link @ ~cells == 0)
             if self.quick or not inside.any():
                 continue
-            lowest = self._lp(cells, inside, np.array([t]), 1.0, False)
-            highest = self._lp(cells, inside, np.array([t]), -1.0, False)
-            if lowest is not None and highest is not None and (
-                    lowest > EPS and -highest < self.k - EPS):
+            highest = self._lp(cells, inside, np.array([t]), False)
+            if highest is not None and highest < self.k - EPS:
                 return True
         return True
 
-    def _lp(self, cells: np.ndarray, rows: np.ndarray, targets: np.ndarray, sign: float,
+    def _lp(self, cells: np.ndarray, rows: np.ndarray, targets: np.ndarray,
             witness: bool) -> float | None:
-        """Minimise (sign 1) or maximise (-1, capped at k) the sum of `targets` over `cells`."""
+        """Maximise the sum of `targets` over `cells`, each target capped at k."""
         where = np.flatnonzero(cells)
         position = np.cumsum(cells) - 1
         a = self.a[np.flatnonzero(rows)][:, where]
         objective = np.zeros(len(where))
-        objective[position[targets]] = sign
+        objective[position[targets]] = -1.0
         upper = np.full(len(where), np.inf)
-        if sign < 0:
-            upper[position[targets]] = self.k
+        upper[position[targets]] = self.k
         self.lp_calls += 1
         method = "highs-ipm" if len(where) > IPM_FROM else "highs"
         res = linprog(objective, A_eq=a, b_eq=a @ self.values[where], method=method,
-                      bounds=np.column_stack((np.zeros(len(where)), upper)))
+                      bounds=np.column_stack((np.ones(len(where)), upper)))
         if res.status != 0:
             return None  # no witness, no proof: the cell stays open, the safe side
         if witness:
-            self.safe[where[(res.x <= EPS) | (res.x >= self.k - EPS)]] = True
-        return float(res.fun)
+            self.safe[where[res.x >= self.k - EPS]] = True
+        return -float(res.fun)
+
+
+def bounded(table: Table, hidden: np.ndarray, k: int, rounds: int = 60) -> np.ndarray:
+    """The small hidden cells that bound propagation alone shows below k: exposed for sure.
+
+    Interval propagation over the lines, the hidden cells unknown and at least 1: each line
+    bounds each of its unknowns by what the others can at least or at most hold, and that
+    is repeated. Every bound it gives is one an intruder has (it is a relaxation of the LP:
+    the LP's maximum is never above it), so a cell it shows below k needs no LP to be
+    called exposed; a cell it leaves at k or more may still be exposed (the LP decides). A
+    chain of lines is followed one line per round; `rounds` caps the work, never the
+    soundness."""
+    cols = np.flatnonzero(hidden)
+    sub = table.by_cell[:, cols].tocsr()
+    b = sub @ table.values[cols].astype(float)
+    coo = sub.tocoo()
+    row, col, sign = coo.row, coo.col, coo.data
+    m, n = sub.shape
+    lo, hi = np.ones(n), np.full(n, np.inf)
+    for _ in range(rounds):
+        least = np.where(sign > 0, lo[col], -hi[col])  # what each term can at least hold
+        most = np.where(sign > 0, hi[col], -lo[col])
+        upper = b[row] - _others(row, least, m)  # sign * x <= upper
+        lower = b[row] - _others(row, most, m)  # sign * x >= lower
+        new_hi, new_lo = hi.copy(), lo.copy()
+        np.minimum.at(new_hi, col, np.floor(np.where(sign > 0, upper, -lower) + EPS))
+        np.maximum.at(new_lo, col, np.ceil(np.where(sign > 0, lower, -upper) - EPS))
+        if (new_hi == hi).all() and (new_lo == lo).all():
+            break
+        lo, hi = new_lo, new_hi
+    out = np.zeros(len(hidden), dtype=bool)
+    values = table.values[cols]
+    out[cols[(values >= 1) & (values <= k - 1) & (hi < k)]] = True
+    return out
+
+
+def _others(row: np.ndarray, terms: np.ndarray, m: int) -> np.ndarray:
+    """Per term, the sum of the other terms of its line. Infinite terms all have one sign
+    (a least term is -inf, a most term +inf): one among the others makes the sum so."""
+    finite = np.isfinite(terms)
+    total = np.bincount(row, weights=np.where(finite, terms, 0.0), minlength=m)
+    infinite = np.bincount(row, weights=~finite, minlength=m)
+    rest = total[row] - np.where(finite, terms, 0.0)
+    infinity = np.inf if (terms == np.inf).any() else -np.inf
+    return np.where(infinite[row] - ~finite > 0, infinity, rest)
 
 
 def _eliminate(a: sparse.csr_array) -> np.ndarray:

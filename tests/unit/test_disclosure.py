@@ -53,7 +53,9 @@ def equations(counts, lines, hidden):
 
 
 def intruder(counts, lines, hidden, k=K):
-    """Independent LP attack on the whole system at once: the small hidden cells exposed."""
+    """Independent LP attack on the whole system at once: the small hidden cells exposed.
+
+    Every hidden cell is at least 1: zeros are published, so an intruder knows that."""
     unknowns, a, b = equations(counts, lines, hidden)
     equalities = {"A_eq": a, "b_eq": b} if len(b) else {}
     exposed = set()
@@ -61,11 +63,11 @@ def intruder(counts, lines, hidden, k=K):
         if not 1 <= counts.get(key, 0) <= k - 1:
             continue
         objective = np.eye(len(unknowns))[i]
-        lowest = linprog(objective, bounds=(0, None), method="highs", **equalities)
+        lowest = linprog(objective, bounds=(1, None), method="highs", **equalities)
         assert lowest.status == 0
         if math.ceil(lowest.fun - 1e-6) < 1:
             continue
-        highest = linprog(-objective, bounds=(0, None), method="highs", **equalities)
+        highest = linprog(-objective, bounds=(1, None), method="highs", **equalities)
         assert highest.status in (0, 3)  # 3: unbounded
         if highest.status == 0 and math.floor(-highest.fun + 1e-6) <= k - 1:
             exposed.add(key)
@@ -73,7 +75,7 @@ def intruder(counts, lines, hidden, k=K):
 
 
 def whole_number_intruder(counts, lines, hidden, k=K):
-    """Integer programming attack: can each small hidden cell be 0, and can it reach k?"""
+    """Integer programming attack (hidden cells >= 1): can each small one reach k?"""
     unknowns, a, b = equations(counts, lines, hidden)
     exposed = set()
     for i, key in enumerate(unknowns):
@@ -84,7 +86,7 @@ def whole_number_intruder(counts, lines, hidden, k=K):
         reach = []
         for sign in (1.0, -1.0):
             result = milp(sign * np.eye(len(unknowns))[i], integrality=np.ones(len(unknowns)),
-                          bounds=Bounds(0, upper), constraints=LinearConstraint(a, b, b))
+                          bounds=Bounds(1, upper), constraints=LinearConstraint(a, b, b))
             assert result.status == 0
             reach.append(round(result.x[i]))
         if reach[0] >= 1 and reach[1] <= k - 1:
@@ -165,7 +167,7 @@ def test_the_audit_finds_exactly_what_the_independent_intruder_finds(seed, local
     rng = random.Random(3000 + seed)
     counts, lines = cube([[[rng.choice([0, 1, 2, 3, 6, 11]) for _ in range(4)]
                            for _ in range(3)] for _ in range(3)])
-    hidden = small(counts) | {key for key in counts if rng.random() < 0.25}
+    hidden = small(counts) | {key for key in counts if rng.random() < 0.25 and counts[key]}
     assert audit(counts, lines, hidden, k=K) == intruder(counts, lines, hidden)
 
 
@@ -294,7 +296,7 @@ def test_exposures_met_few_at_a_time_are_all_fixed_even_behind_a_stuck_one(
     # be found and fixed, not hidden behind "nothing more to do".
     monkeypatch.setattr(disclosure, "ENOUGH", enough)
     # A 3x3 table where the line rule is not enough: the audit must add cells.
-    counts, lines = cube(np.random.default_rng(1).choice([0, 1, 2, 3, 5, 6, 9], size=(3, 3)))
+    counts, lines = cube(np.random.default_rng(8).choice([0, 1, 2, 3, 5, 6, 9], size=(3, 3)))
     counts |= {"m1": 2, "m2": 10, "m3": 12, "q": 24}
     lines = [Line("q", ("m1", "m2", "m3")), *lines]
     frozen = {"m1": True, "m2": False, "m3": False, "q": False}
@@ -315,18 +317,50 @@ def test_iterative_elimination_alone_follows_a_chain():
 
 
 def test_an_auditor_asked_about_fewer_hidden_cells_forgets_what_it_saw():
-    counts = {"a": 2, "b": 3, "ab": 5}
+    counts = {"a": 2, "b": 8, "ab": 10}
     table = Table(counts, [Line("ab", ("a", "b"))])
     auditor = Auditor(table, K)
-    assert auditor.exposed(table.mask({"a", "b"})) == set()  # a may be 0: a witness
+    assert auditor.exposed(table.mask({"a", "b"})) == set()  # a may be 9: a witness
     assert auditor.exposed(table.mask({"a"})) == {table.index["a"]}
 
 
+def test_hidden_cells_are_at_least_1_to_the_intruder_so_small_partners_expose():
+    # a + b = 5 with both hidden: were 0 possible, a in [0, 5] would look safe; but a hidden
+    # cell always holds someone (zeros are published), so a and b both lie in [1, 4].
+    counts = {"a": 2, "b": 3, "ab": 5}
+    lines = [Line("ab", ("a", "b"))]
+    assert audit(counts, lines, {"a", "b"}, k=K) == {"a", "b"}
+    assert intruder(counts, lines, {"a", "b"}) == {"a", "b"}
+    pattern = protect(counts, lines, k=K)
+    assert pattern.hidden == {"a", "b", "ab"}
+    assert_safe(counts, lines, pattern)
+
+
+def test_a_zero_is_never_hidden_nor_audited_as_hidden():
+    counts, lines = cube([[0, 3, 0], [0, 9, 0]])
+    pattern = protect(counts, lines, k=K)
+    assert {key for key in pattern.hidden if counts[key] == 0} == set()
+    assert_safe(counts, lines, pattern)
+    with pytest.raises(ValueError, match="zero"):
+        audit(counts, lines, {("t", 0, 0)}, k=K)
+
+
+def test_a_line_rule_leaves_a_small_hidden_part_room_to_reach_k():
+    # Along the row, hidden parts 2 and 1 under a published total can only reach 2 + 1 - 1:
+    # the rule hides until the row's hidden parts could hold k for the smallest one.
+    counts, lines = cube([[2, 1, 30, 40], [20, 20, 30, 40]])
+    pattern = protect(counts, lines, k=K)
+    row = {("t", 0, j) for j in range(4)} & pattern.hidden
+    assert sum(counts[key] - 1 for key in row) >= K - 1
+    assert pattern.audit_added == 0
+    assert_safe(counts, lines, pattern)
+
+
 def test_a_count_bounded_inside_1_to_k_minus_1_is_exposed_though_not_derived():
-    # a + b = 5, b + c = 3, a + d = 4: a in [2, 4], b in [1, 3]; c and d may be 0.
-    counts = {"a": 3, "b": 2, "c": 1, "d": 1, "ab": 5, "bc": 3, "ad": 4}
-    lines = [Line("ab", ("a", "b")), Line("bc", ("b", "c")), Line("ad", ("a", "d"))]
-    hidden = {"a", "b", "c", "d"}
+    # a + b = 5, a + c = 9: every line holds two unknowns, yet a and b lie in [1, 4].
+    counts = {"a": 2, "b": 3, "c": 7, "ab": 5, "ac": 9}
+    lines = [Line("ab", ("a", "b")), Line("ac", ("a", "c"))]
+    hidden = {"a", "b", "c"}
     assert audit(counts, lines, hidden, k=K) == {"a", "b"}
     assert intruder(counts, lines, hidden) == {"a", "b"}
     pattern = protect(counts, lines, k=K)
@@ -334,12 +368,13 @@ def test_a_count_bounded_inside_1_to_k_minus_1_is_exposed_though_not_derived():
 
 
 def test_bounds_are_rounded_inward_to_whole_numbers():
-    # x + y = 3, y + z = 3, x + z = v = w + 1: in real numbers x, z >= 0.5, so in whole
-    # numbers both lie in [1, 3]; v in [1, 6] and y, w from 0 stay safe.
-    counts = {"x": 2, "y": 1, "z": 2, "v": 4, "w": 3, "a": 3, "b": 3, "d": 1}
+    # x + y = 12 = y + z, so x = z; x + z = v and v + u = 10 with u >= 1: in real numbers
+    # x reaches 4.5, which is not inside [1, 4]; in whole numbers it stops at 4. v = 2x
+    # reaches 9 and y, u are large: safe.
+    counts = {"x": 2, "y": 10, "z": 2, "v": 4, "u": 6, "a": 12, "b": 12, "T": 10}
     lines = [Line("a", ("x", "y")), Line("b", ("y", "z")), Line("v", ("x", "z")),
-             Line("v", ("w", "d"))]
-    hidden = {"x", "y", "z", "v", "w"}
+             Line("T", ("v", "u"))]
+    hidden = {"x", "y", "z", "v", "u"}
     assert intruder(counts, lines, hidden) == {"x", "z"}
     assert audit(counts, lines, hidden, k=K) == {"x", "z"}
 
@@ -390,3 +425,29 @@ def test_protection_is_deterministic():
     array = [[rng.choice([0, 1, 2, 7, 30]) for _ in range(6)] for _ in range(5)]
     counts, lines = cube(array)
     assert protect(counts, lines, k=K).hidden == protect(counts, lines, k=K).hidden
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_propagation_only_calls_exposed_what_the_intruder_exposes(seed):
+    # disclosure_audit.bounded skips the LP for the cells it shows below k: it must never
+    # call a cell exposed that the LP intruder cannot narrow.
+    rng = random.Random(4000 + seed)
+    counts, lines = cube([[[rng.choice([0, 1, 2, 3, 6, 11]) for _ in range(4)]
+                           for _ in range(3)] for _ in range(3)])
+    hidden = small(counts) | {key for key in counts if rng.random() < 0.3 and counts[key]}
+    table = Table(counts, lines, extra=hidden)
+    proven = {table.keys[i] for i in np.flatnonzero(disclosure_audit.bounded(
+        table, table.mask(hidden), K))}
+    assert proven <= intruder(counts, lines, hidden)
+
+
+def test_propagation_follows_bounds_through_a_hidden_total():
+    # t = a + b, and t + u = 6 with u at least 1: t <= 5, so a, b <= 4 although their own
+    # line has a hidden total; u = 6 - t <= 4 since t >= 2. t itself reaches 5: safe.
+    counts = {"a": 2, "b": 2, "t": 4, "u": 2, "T": 6}
+    lines = [Line("t", ("a", "b")), Line("T", ("t", "u"))]
+    table = Table(counts, lines)
+    hidden = table.mask({"a", "b", "t", "u"})
+    proven = disclosure_audit.bounded(table, hidden, K)
+    assert {table.keys[i] for i in np.flatnonzero(proven)} == {"a", "b", "u"}
+    assert intruder(counts, lines, {"a", "b", "t", "u"}) == {"a", "b", "u"}

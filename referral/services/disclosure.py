@@ -135,7 +135,7 @@ def _protect(counts: Mapping[Key, int], lines: list[Line], *, k: int,
     hidden |= primary
     lines_rule = _Suppressor(table, fixed, hidden, k)
     complementary = lines_rule.close_lines()
-    auditor = Auditor(table, k, quick=True)
+    auditor = Auditor(table, k)
     rounds = added = 0
     enough: int | None = ENOUGH
     stuck: set[int] = set()  # exposed by propagation with nothing left to hide for them
@@ -173,8 +173,6 @@ def _protect(counts: Mapping[Key, int], lines: list[Line], *, k: int,
             enough = ENOUGH
         else:  # many more, probably: rounds cost about the same however many they take
             enough *= 2
-    if unresolved:  # the quick audit may call a safe cell exposed: ask the exact one
-        unresolved &= Auditor(table, k).exposed(hidden)
     return Pattern(
         hidden=_keys(table, hidden & ~fixed), primary=_keys(table, primary), rounds=rounds,
         complementary=complementary, audit_added=added, lp_calls=auditor.lp_calls,

@@ -4,10 +4,11 @@ On a fresh SQLite file and, when a PostgreSQL server answers at BENCH_PG_URL, a 
 PostgreSQL database: the demo directory, then CASES synthetic cases (default 1,000,000)
 over the twelve months of one calendar year, so that the year is finished and whole. Then:
 - one month released alone, in a fresh process (its time and peak memory, from wait4);
-- the year's quarters and months, then the year itself, each in a fresh process;
+- the year's other months, each in a fresh process;
 - GET /stats?period=month&group_by=nationality and a three-dimension request, end to end
   through the app (a manager's token, the audit event included), against the same GROUP
-  BY written by hand in SQL over the cases (median of RUNS runs each).
+  BY written by hand in SQL over the cases (median of RUNS runs each);
+- the year's quarters, then the year itself, each in a fresh process.
 Prints `name  measured  baseline  ratio  target`. Not a test: it always exits 0.
 
     .venv/bin/python bench/stats.py [CASES]    (BENCH_DATABASES=sqlite to skip PostgreSQL)
@@ -156,18 +157,24 @@ def run(database: str, url: str, workdir: Path) -> None:
          f"<= {MONTH_TARGET_S:.0f} s", seconds > MONTH_TARGET_S)
     line(f"  peak memory {database}", f"{peak:.0f} MB", "-", "-",
          f"<= {MONTH_TARGET_MB:.0f} MB", peak > MONTH_TARGET_MB)
-    total = 0.0
-    for quarter in periods.from_key("year", YEAR).children():
+    year = periods.from_key("year", YEAR)
+    total = seconds
+    for month in (month for quarter in year.children() for month in quarter.children()):
+        if month.key != MONTH:
+            total += release_in_child(url, workdir, "month", month.key)[0]
+    line(f"stats release the 12 months of {YEAR} {database}", f"{total:.1f} s")
+    # Reads need only the months: measured before the quarters, which take much longer.
+    reads(url, workdir, database)
+    for quarter in year.children():
         seconds, peak = release_in_child(url, workdir, "quarter", quarter.key)
         total += seconds
-        line(f"stats release quarter {quarter.key} + months {database}", f"{seconds:.1f} s",
+        line(f"stats release quarter {quarter.key} {database}", f"{seconds:.1f} s",
              target=f"{peak:.0f} MB")
     seconds, peak = release_in_child(url, workdir, "year", YEAR)
     line(f"stats release year {YEAR} alone {database}", f"{seconds:.1f} s",
          target=f"{peak:.0f} MB")
-    line(f"stats release year {YEAR} with its months {database}",
+    line(f"stats release year {YEAR} with its quarters and months {database}",
          f"{total + seconds:.1f} s")
-    reads(url, workdir, database)
 
 
 def run_postgres(workdir: Path) -> None:

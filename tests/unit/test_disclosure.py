@@ -94,6 +94,15 @@ def whole_number_intruder(counts, lines, hidden, k=K):
     return exposed
 
 
+def hidden_cube(rng, share):
+    """A random 3x3x4 table with its margins, its small cells and a `share` of the other
+    non-zero cells hidden (zeros are never hidden)."""
+    counts, lines = cube([[[rng.choice([0, 1, 2, 3, 6, 11]) for _ in range(4)]
+                           for _ in range(3)] for _ in range(3)])
+    hidden = small(counts) | {key for key in counts if rng.random() < share and counts[key]}
+    return counts, lines, hidden
+
+
 def lines_with_one_hidden(lines, hidden):
     return [x for x in lines if len({x.total, *x.parts} & hidden) == 1]
 
@@ -149,10 +158,7 @@ def test_random_3d_tables_with_all_marginals_survive_the_intruder(seed):
 
 @pytest.mark.parametrize("seed", range(24))
 def test_the_audit_finds_exactly_what_the_independent_intruder_finds(seed):
-    rng = random.Random(3000 + seed)
-    counts, lines = cube([[[rng.choice([0, 1, 2, 3, 6, 11]) for _ in range(4)]
-                           for _ in range(3)] for _ in range(3)])
-    hidden = small(counts) | {key for key in counts if rng.random() < 0.25 and counts[key]}
+    counts, lines, hidden = hidden_cube(random.Random(3000 + seed), 0.25)
     assert audit(counts, lines, hidden, k=K) == intruder(counts, lines, hidden)
 
 
@@ -164,10 +170,7 @@ def test_an_lp_that_stalls_from_the_last_basis_is_solved_again_from_scratch(seed
     real = disclosure_audit.highspy.Highs.clearSolver
     monkeypatch.setattr(disclosure_audit.highspy.Highs, "clearSolver",
                         lambda self: restarts.append(1) or real(self))
-    rng = random.Random(3000 + seed)
-    counts, lines = cube([[[rng.choice([0, 1, 2, 3, 6, 11]) for _ in range(4)]
-                           for _ in range(3)] for _ in range(3)])
-    hidden = small(counts) | {key for key in counts if rng.random() < 0.25 and counts[key]}
+    counts, lines, hidden = hidden_cube(random.Random(3000 + seed), 0.25)
     assert audit(counts, lines, hidden, k=K) == intruder(counts, lines, hidden)
     assert restarts
 
@@ -438,10 +441,7 @@ def test_protection_is_deterministic():
 def test_propagation_only_calls_exposed_what_the_intruder_exposes(seed):
     # disclosure_audit.bounded skips the LP for the cells it shows below k: it must never
     # call a cell exposed that the LP intruder cannot narrow.
-    rng = random.Random(4000 + seed)
-    counts, lines = cube([[[rng.choice([0, 1, 2, 3, 6, 11]) for _ in range(4)]
-                           for _ in range(3)] for _ in range(3)])
-    hidden = small(counts) | {key for key in counts if rng.random() < 0.3 and counts[key]}
+    counts, lines, hidden = hidden_cube(random.Random(4000 + seed), 0.3)
     table = Table(counts, lines, extra=hidden)
     proven = {table.keys[i] for i in np.flatnonzero(disclosure_audit.bounded(
         table, table.mask(hidden), K))}

@@ -24,12 +24,15 @@ shrinks large sparse tables.
    someone (`disclosure_audit`). A line whose other cells are all frozen cannot be fixed here;
 3. the audit (`disclosure_audit`), over this release and its dependencies together; for
    every exposed small cell (the first ENOUGH found per round: the rest are often settled
-   by what those hide, and the last round is always a complete audit), hide the smallest
-   non-frozen published cell of its lines (or, if none, of the lines reached through the
-   hidden cells around it), close the lines again and audit again. Each round hides at
-   least one more cell, so the loop ends; a cell still exposed when no exposed cell has a
-   candidate left is exposed by the frozen releases alone (nothing this release does
-   reaches it) and is reported in `Pattern.unresolved`.
+   by what those hide, and the last round is always a complete audit), hide a non-frozen
+   published cell of its lines (above 1 first, then fewest lines opened, then smallest;
+   if none, one of the lines reached through the hidden cells around it), close the lines
+   again and audit again. Rounds whose exposures bound propagation alone proves
+   (`disclosure_audit.bounded`) need no LP and come first; LP rounds only once propagation
+   finds nothing to fix. Each round hides at least one more cell, so the loop ends; a cell
+   still exposed when no exposed cell has a candidate left is exposed by the frozen
+   releases alone (nothing this release does reaches it) and is reported in
+   `Pattern.unresolved`.
 """
 
 import heapq

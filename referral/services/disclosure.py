@@ -48,6 +48,7 @@ Key = Hashable
 # up to its whole component), and a few more hidden cells usually settle the rest: on a
 # sparse month, asking for every exposure first cost 5,000 LPs where 20 cells sufficed.
 ENOUGH = 16
+DEFER = -1  # `nearest_candidate`: look again after the next audit
 
 
 @dataclass(frozen=True)
@@ -142,6 +143,7 @@ def _protect(counts: Mapping[Key, int], lines: list[Line], *, k: int,
     rounds = added = 0
     enough: int | None = ENOUGH
     stuck: set[int] = set()  # exposed by propagation with nothing left to hide for them
+    before = np.inf  # exposures found by the last round's propagation
     while True:
         rounds += 1
         unresolved: set[int] = set()
@@ -152,15 +154,21 @@ def _protect(counts: Mapping[Key, int], lines: list[Line], *, k: int,
         cheap = bool(exposed)
         if not cheap:
             exposed = auditor.exposed(hidden, enough=enough)
+        # After propagation, a cell near a line changed this round waits for the next
+        # audit: what was hidden for another cell often protects it too (seven hidden 1s
+        # under a hidden 7 need one more cell, not seven), unless the last round's waiting
+        # left as many exposed. Not after LPs: a round of them costs more than a cell.
+        # Stuck is only what is exposed when nothing more can be hidden.
+        touched = np.zeros(len(lines_rule.total), dtype=bool)
+        defer = cheap and len(exposed) < before  # else waiting did not pay last round
+        before = len(exposed) if cheap else np.inf
         for cell in sorted(exposed):
-            # A cell whose candidates an earlier cell of this round took is not stuck: it
-            # is audited again next round, with them hidden. Stuck is only what is still
-            # exposed when nothing more can be hidden.
-            candidate = lines_rule.nearest_candidate(cell)
+            candidate = lines_rule.nearest_candidate(cell, touched if defer else None)
             if candidate is None:
                 unresolved.add(cell)
-            else:
+            elif candidate != DEFER:
                 lines_rule.hide(candidate)
+                touched[lines_rule.lines_of(candidate)] = True
                 more += 1
         added += more
         complementary += lines_rule.close_lines()
@@ -226,6 +234,14 @@ def _keys(table: Table, mask: np.ndarray) -> set[Key]:
     return {table.keys[i] for i in np.flatnonzero(mask)}
 
 
+def _opening(held: np.ndarray) -> np.ndarray:
+    """What a line adds to `_Suppressor.opened` of each of its cells, by how many hidden
+    cells it holds: hiding one more in a line holding none leaves it with a single hidden
+    cell (opened, +1); in a line holding one, it closes it (-1); else it changes nothing.
+    Fewer is better: the classic rectangle."""
+    return (held == 0).astype(np.int64) - (held == 1)
+
+
 class _Suppressor:
     """Hides cells of this release, tracking what each line holds hidden.
 
@@ -256,6 +272,9 @@ class _Suppressor:
         self.line_small = parts @ (self.small & hidden).astype(np.int64)
         has_total = self.total >= 0
         self.total_hidden = has_total & hidden[np.where(has_total, self.total, 0)]
+        # Per cell, the lines hiding it would open (holding no hidden cell) minus those it
+        # would close (holding one): kept up to date as lines change (`hide`).
+        self.opened = self.by_cell.T @ _opening(self.line_hidden)
         self.queue: list[tuple[int, int]] = []
         for line in np.flatnonzero(self._needs(np.arange(len(self.total)))):
             cells = self._cells(self.by_line, line)
@@ -269,6 +288,9 @@ class _Suppressor:
             ~self.total_hidden[lines] & (self.line_small[lines] > 0)
             & (self.line_slack[lines] < self.k - 1))
 
+    def lines_of(self, cell: int) -> np.ndarray:
+        return self._cells(self.by_cell, cell)
+
     def _push(self, line: int, value: int) -> None:
         heapq.heappush(self.queue, (value, int(line)))
 
@@ -276,7 +298,12 @@ class _Suppressor:
         """Hide one cell; lines that now need more join the queue."""
         self.hidden[cell] = True
         lines = self._cells(self.by_cell, cell)
+        before = _opening(self.line_hidden[lines])
         self.line_hidden[lines] += 1
+        for line, change in zip(lines, _opening(self.line_hidden[lines]) - before,
+                                strict=True):
+            if change:
+                self.opened[self._cells(self.by_line, line)] += change
         is_total = self.total[lines] == cell
         self.total_hidden[lines[is_total]] = True
         parts = lines[~is_total]
@@ -288,21 +315,12 @@ class _Suppressor:
     def _free(self, cells: np.ndarray) -> np.ndarray:
         return cells[~self.hidden[cells] & ~self.fixed[cells] & (self.values[cells] >= 1)]
 
-    def _opened(self, cells: np.ndarray) -> np.ndarray:
-        """Per cell, the lines hiding it would leave with one hidden cell, minus those it
-        would close (the classic rectangle: fewer is better)."""
-        opened = np.empty(len(cells), dtype=np.int64)
-        for n, cell in enumerate(cells):
-            held = self.line_hidden[self._cells(self.by_cell, cell)]
-            opened[n] = np.count_nonzero(held == 0) - np.count_nonzero(held == 1)
-        return opened
-
     def _best(self, free: np.ndarray) -> int | None:
         """Among free cells: above 1 first (a 1 adds no slack), fewest lines opened,
         smallest."""
         if not len(free):
             return None
-        order = np.lexsort((free, self.values[free], self._opened(free), self.values[free] == 1))
+        order = np.lexsort((free, self.values[free], self.opened[free], self.values[free] == 1))
         return int(free[order[0]])
 
     def _pick(self, line: int) -> int | None:
@@ -315,7 +333,7 @@ class _Suppressor:
         deficit = self.k - 1 - int(self.line_slack[line]) if self.line_small[line] else 0
         covering = parts[self.slack[parts] >= deficit] if deficit else free
         if len(covering):  # one cell settles the line: the cheapest such
-            order = np.lexsort((covering, self.values[covering], self._opened(covering)))
+            order = np.lexsort((covering, self.values[covering], self.opened[covering]))
             return int(covering[order[0]])
         if len(parts):  # none settles it alone: the largest, and the line comes back
             return int(parts[np.lexsort((parts, -self.values[parts]))[0]])
@@ -334,21 +352,26 @@ class _Suppressor:
                 count += 1
         return count
 
-    def nearest_candidate(self, cell: int) -> int | None:
-        """The best free cell in the lines of `cell`, else one line further, and so on."""
-        seen_cells = {cell}
-        seen_lines: set[int] = set()
-        frontier = [cell]
-        while frontier:
-            lines = {int(x) for c in frontier for x in self._cells(self.by_cell, c)}
-            lines -= seen_lines
-            if not lines:
+    def nearest_candidate(self, cell: int, touched: np.ndarray | None = None) -> int | None:
+        """The best free cell in the lines of `cell`, else one line further, and so on.
+
+        With `touched` (a mask over lines), returns DEFER as soon as the search reaches a
+        touched line before finding a candidate: what changed there may already protect
+        the cell, and the next audit will tell."""
+        seen_cells = np.array([cell])
+        seen_lines = np.empty(0, dtype=np.int64)
+        frontier = seen_cells
+        while len(frontier):
+            lines = np.setdiff1d(self.by_cell[:, frontier].indices, seen_lines)
+            if not len(lines):
                 return None
-            seen_lines |= lines
-            cells = np.unique(np.concatenate([self._cells(self.by_line, x) for x in lines]))
+            if touched is not None and touched[lines].any():
+                return DEFER
+            seen_lines = np.union1d(seen_lines, lines)
+            cells = np.unique(self.by_line[lines].indices)
             candidate = self._best(self._free(cells))
             if candidate is not None:
                 return candidate
-            frontier = [int(c) for c in cells[self.hidden[cells]] if int(c) not in seen_cells]
-            seen_cells.update(frontier)
+            frontier = np.setdiff1d(cells[self.hidden[cells]], seen_cells, assume_unique=True)
+            seen_cells = np.union1d(seen_cells, frontier)
         return None

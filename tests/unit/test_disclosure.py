@@ -458,3 +458,55 @@ def test_propagation_follows_bounds_through_a_hidden_total():
     proven = disclosure_audit.bounded(table, hidden, K)
     assert {table.keys[i] for i in np.flatnonzero(proven)} == {"a", "b", "u"}
     assert intruder(counts, lines, {"a", "b", "t", "u"}) == {"a", "b", "u"}
+
+
+def test_cells_in_lines_that_publish_nothing_are_unbounded_without_an_lp(monkeypatch):
+    # Every cell of a 3x4 table and its margins hidden: the intruder knows only that the
+    # cells add up, and any multiple of the true counts does, so nothing is bounded. The
+    # audit says so without an LP (a month of a million cases had 100,000 such unknowns).
+    counts, lines = cube([[1, 2, 1, 3], [2, 1, 4, 1], [1, 1, 2, 2]])
+    monkeypatch.setattr(disclosure_audit, "_Model", None)  # any LP would fail
+    auditor = Auditor(Table(counts, lines), K)
+    hidden = np.ones(len(auditor.table.keys), dtype=bool)
+    assert auditor.exposed(hidden) == set()
+    assert intruder(counts, lines, set(counts)) == set()
+
+
+def test_a_component_with_a_published_count_still_gets_its_lps():
+    counts, lines = cube([[1, 2, 1, 3], [2, 1, 4, 1], [1, 1, 2, 2]])
+    hidden = set(counts) - {("t", ALL, ALL)}  # the grand total, 21, published
+    assert audit(counts, lines, hidden, k=K) == intruder(counts, lines, hidden)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_components_audited_by_blocks_never_call_safe_what_is_exposed(seed, monkeypatch):
+    # A component too large for one LP is audited by blocks, the rest of it held at its
+    # true counts: a block's solution is one of the whole's, so what it calls safe is safe;
+    # what it cannot show safe is called exposed (more hidden, never less safe).
+    counts, lines, hidden = hidden_cube(random.Random(5000 + seed), 0.3)
+    exact = audit(counts, lines, hidden, k=K)
+    monkeypatch.setattr(disclosure_audit, "LARGE", 6)
+    by_blocks = audit(counts, lines, hidden, k=K)
+    assert exact == intruder(counts, lines, hidden)
+    assert by_blocks >= exact
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_releases_protected_by_blocks_survive_the_whole_intruder(seed, monkeypatch):
+    monkeypatch.setattr(disclosure_audit, "LARGE", 8)
+    rng = np.random.default_rng(700 + seed)
+    counts, lines = cube(rng.choice([0, 0, 1, 1, 2, 3, 5, 8, 20], size=(3, 3, 4)))
+    assert_safe(counts, lines, protect(counts, lines, k=K))
+
+
+def test_blocks_cover_every_unknown_once_with_the_lines_through_them():
+    counts, lines, hidden = hidden_cube(random.Random(11), 0.5)
+    table = Table(counts, lines)
+    a = table.matrix[:, np.flatnonzero(table.mask(hidden))].tocsr()
+    a = a[np.flatnonzero(np.diff(a.indptr))]
+    blocks = list(disclosure_audit._blocks(a, 10))
+    columns = np.concatenate([cells for cells, _ in blocks])
+    assert sorted(columns.tolist()) == list(range(a.shape[1]))
+    assert all(len(cells) <= 10 for cells, _ in blocks)
+    for cells, rows in blocks:
+        assert set(rows.tolist()) == set(np.flatnonzero(abs(a[:, cells]).sum(axis=1)).tolist())

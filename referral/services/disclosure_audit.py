@@ -23,6 +23,12 @@ or more, and every LP solution is such a point for every cell at once; each comp
 stays loaded in HiGHS, so a cell's own maximum starts from the last basis (`_Model`). Bounds
 are rounded inward with a tolerance of 1e-6, above HiGHS's feasibility tolerance (1e-7) and
 far below the 1 between two whole counts.
+
+Two shortcuts keep a release of a million records tractable, both sound: a component whose
+lines hold no published count (`A x == 0`) needs no LP, since any multiple of the true
+counts fits it and nothing in it is bounded; and a component of more than LARGE unknowns
+is solved by blocks (`_blocks`), which can only call more cells exposed than the whole LP
+would, never fewer. Below LARGE the audit is exact.
 """
 
 from collections.abc import Hashable, Iterable, Mapping

@@ -36,7 +36,7 @@ from collections.abc import Hashable, Iterable, Mapping
 import highspy
 import numpy as np
 from scipy import sparse
-from scipy.sparse.csgraph import breadth_first_order, connected_components
+from scipy.sparse.csgraph import connected_components
 
 EPS = 1e-6
 BATCH_GAIN = 8  # batch LPs go on while each settles at least 1/BATCH_GAIN of the open cells
@@ -132,8 +132,10 @@ class Auditor:
         sub = sub[np.flatnonzero(np.diff(sub.indptr))]
         found: set[int] = set()
         for cells, rows in zip(*components(sub), strict=True):
-            if len(rows) == 0 or not self.open[cols[cells]].any():
-                continue  # in no line (unbounded above), or nothing left to check
+            if len(rows) == 0:  # in no line: unbounded above
+                self.open[cols[cells]] = False
+            if not self.open[cols[cells]].any():
+                continue
             key = frozenset(cols[cells].tolist())
             if key not in self.cache:
                 left = None if enough is None else enough - len(found)
@@ -170,41 +172,54 @@ class Auditor:
                 # multiple of the true counts fits them, so every cell is unbounded above.
                 self.open[ids] = False
                 continue
-            for block, block_rows in _blocks(a_part, LARGE):
-                if not targets[block].any():
-                    continue
-                bounds = _Bounds(a_part[block_rows][:, block], values[block], targets[block],
-                                 self.k)
+            for block, block_rows, inner in _blocks(a_part, targets, LARGE):
+                bounds = _Bounds(a_part[block_rows][:, block], values[block],
+                                 targets[block] & inner, self.k)
                 exposed = bounds.exposed(None if enough is None else enough - len(found))
                 self.lp_calls += bounds.lp_calls
                 self.open[ids[block][bounds.safe]] = False
+                targets[block[bounds.safe]] = False  # no block needed around them now
                 found |= {int(c) for c in ids[block][exposed]}
                 if bounds.stopped:
                     return found, False
         return found, True
 
 
-def _blocks(a: sparse.csr_array, size: int):
-    """(columns, rows) of the blocks whose LPs stand for the component's: all of it when it
-    has at most `size` unknowns, else consecutive runs of `size` in breadth-first order
-    (neighbours together), each with the lines through it.
+def _blocks(a: sparse.csr_array, targets: np.ndarray, size: int):
+    """(columns, rows, inner) of the blocks whose LPs stand for the component's: all of it
+    when it has at most `size` unknowns; else, around each target not yet covered, the
+    unknowns within a few lines of it (about `size` of them, the nearest first), with the
+    lines through them, covering the targets of its inner part (all but the outermost
+    ring).
 
     In a block's LP the other unknowns keep their true values, so each of its solutions is
-    one of the whole component: a cell it shows at k or more is safe. One it does not is
-    called exposed without proof (the safe side: more is hidden). A whole-component LP of
-    100,000 unknowns (a month of a million cases) ran for minutes without an answer."""
+    one of the whole component: a cell it shows at k or more is safe. A target its block
+    does not show safe is called exposed without proof (the safe side: more is hidden). A
+    whole-component LP of 100,000 unknowns (a month of a million cases) ran for minutes
+    without an answer; blocks cost what the open targets need, not what the component
+    holds."""
     m, n = a.shape
     if n <= size:
-        yield np.arange(n), np.arange(m)
+        yield np.arange(n), np.arange(m), np.ones(n, dtype=bool)
         return
-    link = abs(a)
-    order = breadth_first_order(sparse.csr_array(link.T @ link), 0, directed=False,
-                                return_predecessors=False)
-    order = np.concatenate([order, np.setdiff1d(np.arange(n), order)])  # one component
+    link = sparse.csr_array(abs(a))
     by_cell = sparse.csc_array(link)
-    for start in range(0, n, size):
-        block = np.sort(order[start:start + size])
-        yield block, np.unique(by_cell[:, block].indices)
+    uncovered = np.ones(n, dtype=bool)
+    while (uncovered & targets).any():  # `targets` may shrink as blocks are solved
+        ball = np.zeros(n, dtype=bool)
+        ball[np.argmax(uncovered & targets)] = True
+        inner = ball.copy()
+        while True:
+            near = (link.T @ (link @ ball.astype(np.int64)) > 0) & ~ball
+            if not near.any() or ball.sum() + near.sum() > size:
+                if ball.sum() < size and near.any():  # the last ring, as much as fits
+                    ball[np.flatnonzero(near)[:size - ball.sum()]] = True
+                break
+            inner = ball.copy()
+            ball |= near
+        uncovered &= ~inner
+        block = np.flatnonzero(ball)
+        yield block, np.unique(by_cell[:, block].indices), inner[block]
 
 
 class _Bounds:

@@ -499,14 +499,21 @@ def test_releases_protected_by_blocks_survive_the_whole_intruder(seed, monkeypat
     assert_safe(counts, lines, protect(counts, lines, k=K))
 
 
-def test_blocks_cover_every_unknown_once_with_the_lines_through_them():
+def test_blocks_hold_every_target_inside_with_the_lines_through_them():
     counts, lines, hidden = hidden_cube(random.Random(11), 0.5)
     table = Table(counts, lines)
-    a = table.matrix[:, np.flatnonzero(table.mask(hidden))].tocsr()
+    columns = np.flatnonzero(table.mask(hidden))
+    a = table.matrix[:, columns].tocsr()
     a = a[np.flatnonzero(np.diff(a.indptr))]
-    blocks = list(disclosure_audit._blocks(a, 10))
-    columns = np.concatenate([cells for cells, _ in blocks])
-    assert sorted(columns.tolist()) == list(range(a.shape[1]))
-    assert all(len(cells) <= 10 for cells, _ in blocks)
-    for cells, rows in blocks:
+    targets = (table.values[columns] >= 1) & (table.values[columns] <= K - 1)
+    covered = np.zeros(a.shape[1], dtype=bool)
+    blocks = list(disclosure_audit._blocks(a, targets.copy(), 10))
+    assert len(blocks) > 1
+    for cells, rows, inner in blocks:
+        assert len(cells) <= 10
         assert set(rows.tolist()) == set(np.flatnonzero(abs(a[:, cells]).sum(axis=1)).tolist())
+        covered[cells[inner]] = True
+        if inner.sum() > 1:  # a whole ring around the inside fitted: its lines are in
+            ring = np.flatnonzero(abs(a[:, cells[inner]]).sum(axis=1))
+            assert set(np.flatnonzero(abs(a[ring]).sum(axis=0)).tolist()) <= set(cells.tolist())
+    assert covered[targets].all()

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
-from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.schedulers.background import BackgroundScheduler
 from flask import Flask, current_app
 
 from referral.extensions import db
@@ -174,9 +174,10 @@ def _scheduled(app: Flask, name: str) -> None:
         run(name, datetime.now(UTC))
 
 
-def build_scheduler(app: Flask, scheduler_cls=BlockingScheduler):
-    """An unstarted scheduler holding every job; each run gets its own app context."""
-    scheduler = scheduler_cls(timezone=UTC)
+def build_scheduler(app: Flask) -> BackgroundScheduler:
+    """An unstarted scheduler, running in a thread of its own, holding every job; each run
+    gets its own app context."""
+    scheduler = BackgroundScheduler(timezone=UTC)
     for name, job in JOBS.items():
         scheduler.add_job(_scheduled, args=(app, name), id=name, name=name,
                           coalesce=True, max_instances=1,

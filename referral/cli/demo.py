@@ -18,7 +18,6 @@ from pathlib import Path
 import click
 import flask_migrate
 import sqlalchemy as sa
-from apscheduler.schedulers.background import BackgroundScheduler
 from flask import Config, current_app
 from flask.cli import with_appcontext
 from werkzeug.serving import run_simple
@@ -217,7 +216,7 @@ def _serve(app, port: int) -> None:
                "-d '{\"username\": \"promotor.amatillo\", \"password\": \"...\"}'")
     click.echo("            then send 'Authorization: Bearer <token>' to the API")
     # Beside the server, in this process only: create_app never starts a scheduler.
-    scheduler = jobs.build_scheduler(app, scheduler_cls=BackgroundScheduler)
+    scheduler = jobs.build_scheduler(app)
     _show_job_runs()
     scheduler.start()
     # Not released at start: on SQLite a release holds the write lock for as long as it

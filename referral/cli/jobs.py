@@ -1,11 +1,11 @@
 """`flask scheduler run`, `flask jobs run NAME [--now ISO8601]`, `flask jobs list`."""
 
 import logging
+import os
 import signal
 from datetime import UTC, datetime
 
 import click
-from apscheduler.events import EVENT_SCHEDULER_STARTED
 from flask import current_app
 from flask.cli import AppGroup
 
@@ -41,28 +41,31 @@ def scheduler_run():
     """Run every scheduled job in this process until SIGINT or SIGTERM."""
     _require_keyring("start the scheduler")
     _log_to_stderr()
-    scheduler = jobs.build_scheduler(current_app._get_current_object())
-    stop_requested = []
-
-    def stop(signum, frame):
-        click.echo(f"{signal.Signals(signum).name} received: stopping once running jobs end")
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, signal.SIG_DFL)  # a second signal stops at once
-        stop_requested.append(signum)
-        if scheduler.running:
-            scheduler.shutdown(wait=False)
-
-    def started(event):
-        if stop_requested and scheduler.running:  # a signal came before the start
-            scheduler.shutdown(wait=False)
-            return
+    stopping = (signal.SIGINT, signal.SIGTERM)
+    # The handler does nothing: Python writes the signal's number to the wake-up pipe,
+    # whichever thread the kernel gave it to (numerical libraries start threads of their
+    # own, which block nothing), and this thread reads it. A handler that printed or
+    # stopped the scheduler could cut into a print or a held lock and lose the signal.
+    wake_read, wake_write = os.pipe()
+    os.set_blocking(wake_write, False)
+    previous = signal.set_wakeup_fd(wake_write, warn_on_full_buffer=False)
+    try:
+        for sig in stopping:
+            signal.signal(sig, lambda signum, frame: None)
+        scheduler = jobs.build_scheduler(current_app._get_current_object())
+        scheduler.start()
         click.echo(f"scheduler running {len(jobs.JOBS)} jobs ({', '.join(jobs.JOBS)}); "
                    "stop with Ctrl-C or SIGTERM")
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, stop)
-    scheduler.add_listener(started, EVENT_SCHEDULER_STARTED)
-    scheduler.start()
+        while (received := os.read(wake_read, 1)[0]) not in stopping:
+            pass  # another signal with a handler (none today)
+        for sig in stopping:
+            signal.signal(sig, signal.SIG_DFL)  # a second signal stops at once
+    finally:
+        signal.set_wakeup_fd(previous)
+        os.close(wake_read)
+        os.close(wake_write)
+    click.echo(f"{signal.Signals(received).name} received: stopping once running jobs end")
+    scheduler.shutdown(wait=True)  # a running job finishes its transaction
     click.echo("scheduler stopped")
 
 

@@ -6,7 +6,6 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
-from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from flask import current_app
@@ -142,7 +141,7 @@ def test_a_failing_run_is_logged_without_its_message_and_the_scheduler_carries_o
 
 
 def test_the_scheduler_holds_every_job_with_its_trigger(app):
-    scheduler = jobs.build_scheduler(app, scheduler_cls=BackgroundScheduler)
+    scheduler = jobs.build_scheduler(app)
     scheduler.start(paused=True)  # computes next run times; runs nothing
     try:
         held = {job.id: job for job in scheduler.get_jobs()}
@@ -176,7 +175,7 @@ def test_a_scheduled_run_has_its_own_app_context_and_the_clock_as_now(app, monke
         return {}
 
     monkeypatch.setitem(jobs.JOBS, "verify_audit", jobs.Job(probe, "hourly"))
-    scheduler = jobs.build_scheduler(app, scheduler_cls=BackgroundScheduler)
+    scheduler = jobs.build_scheduler(app)
     job = scheduler.get_job("verify_audit")
     before = datetime.now(UTC)
     # A thread of its own, as the scheduler's executor runs it: no app context there.

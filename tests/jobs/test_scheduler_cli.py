@@ -228,7 +228,7 @@ def run_twice_at_once(name, url, keyring_path, tmp_path) -> list[dict]:
     results = []
     for process in processes:
         out, err = process.communicate(timeout=120)
-        assert process.returncode == 0, err
+        assert process.returncode == 0, (out, err)
         prefix, _, pairs = out.strip().partition(": ")
         assert prefix == name
         results.append({k: int(v) for k, v in (pair.split("=") for pair in pairs.split())})
@@ -345,7 +345,7 @@ def test_scheduler_run_stops_cleanly_on_a_signal(shared_app, shared_url, keyring
     finally:
         if process.poll() is None:
             process.kill()
-    assert process.returncode == 0, err
+    assert process.returncode == 0, (out, err)
     assert out.splitlines()[-1] == "scheduler stopped"
 
 
@@ -400,7 +400,7 @@ def test_two_stats_releases_at_once_release_each_period_once(
     released = []
     for process in processes:
         out, err = process.communicate(timeout=300)
-        assert process.returncode == 0, err
+        assert process.returncode == 0, (out, err)
         released += re.findall(r"^released month (\S+):", out, re.MULTILINE)
     assert sorted(released) == expected  # each month by one process or the other, once
     with shared_app.app_context():

@@ -25,23 +25,29 @@ shrinks large sparse tables.
 3. the audit (`disclosure_audit`), over this release and its dependencies together; for
    every exposed small cell (the first ENOUGH found per round: the rest are often settled
    by what those hide, and the last round is always a complete audit), hide a non-frozen
-   published cell of its lines (above 1 first, then fewest lines opened, then smallest;
-   if none, one of the lines reached through the hidden cells around it), close the lines
-   again and audit again. Rounds whose exposures bound propagation alone proves
-   (`disclosure_audit.bounded`) need no LP and come first; LP rounds only once propagation
-   finds nothing to fix. Each round hides at least one more cell, so the loop ends; a cell
-   still exposed when no exposed cell has a candidate left is exposed by the frozen
-   releases alone (nothing this release does reaches it) and is reported in
-   `Pattern.unresolved`.
+   published cell in a line that holds it down: for an exposure propagation proves, a line
+   whose bound keeps it below k, or the line above a hidden total that does
+   (`_Suppressor.loosening`); for one only an LP proves, a line with a non-zero dual in its
+   maximum (`Auditor.holding`); else a cell of its lines (above 1 first, then fewest lines
+   opened, then smallest; if none, one of the lines reached through the hidden cells
+   around it). On the benchmark's release this hid 30.5% of the non-zero cells instead of
+   34.9%, and 1.0% of the count instead of 1.8%. Then close the lines again and audit
+   again. Rounds whose exposures propagation alone proves (`disclosure_audit.Propagation`)
+   need no LP and come first; LP rounds only once propagation finds nothing to fix. Each
+   round hides at least one more cell, so the loop ends; a cell still exposed when no
+   exposed cell has a candidate left is exposed by the frozen releases alone (nothing this
+   release does reaches it) and is reported in `Pattern.unresolved`.
 """
 
 import heapq
+import logging
+import time
 from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from referral.services.disclosure_audit import Auditor, Table, bounded
+from referral.services.disclosure_audit import Auditor, Propagation, Table
 
 Key = Hashable
 # Exposed cells to act on per audit round. Proving a cell exposed is the costly part (LPs
@@ -49,6 +55,8 @@ Key = Hashable
 # sparse month, asking for every exposure first cost 5,000 LPs where 20 cells sufficed.
 ENOUGH = 16
 DEFER = -1  # `nearest_candidate`: look again after the next audit
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -137,8 +145,12 @@ def _protect(counts: Mapping[Key, int], lines: list[Line], *, k: int,
     fixed |= _told_already(table, fixed & ~hidden) & ~small
     primary = small & ~fixed
     hidden |= primary
+    started = time.monotonic()
     lines_rule = _Suppressor(table, fixed, hidden, k)
     complementary = lines_rule.close_lines()
+    log.debug("%d cells, %d lines, %d primary; line rule hid %d more in %.1f s",
+              len(table.keys), table.matrix.shape[0], int(primary.sum()), complementary,
+              time.monotonic() - started)
     auditor = Auditor(table, k)
     rounds = added = 0
     enough: int | None = ENOUGH
@@ -150,7 +162,8 @@ def _protect(counts: Mapping[Key, int], lines: list[Line], *, k: int,
         more = 0
         # Propagation proves most exposures in one vectorised pass: LPs only once it has
         # nothing left to fix.
-        exposed = set(np.flatnonzero(bounded(table, hidden, k)).tolist()) - stuck
+        propagation = Propagation(table, hidden)
+        exposed = set(np.flatnonzero(propagation.exposed(k)).tolist()) - stuck
         cheap = bool(exposed)
         if not cheap:
             exposed = auditor.exposed(hidden, enough=enough)
@@ -163,7 +176,10 @@ def _protect(counts: Mapping[Key, int], lines: list[Line], *, k: int,
         defer = cheap and len(exposed) < before  # else waiting did not pay last round
         before = len(exposed) if cheap else np.inf
         for cell in sorted(exposed):
-            candidate = lines_rule.nearest_candidate(cell, touched if defer else None)
+            candidate = (lines_rule.loosening(cell, propagation, k, touched if defer else None)
+                         if cheap else lines_rule.among(auditor.holding.get(cell)))
+            if candidate is None:
+                candidate = lines_rule.nearest_candidate(cell, touched if defer else None)
             if candidate is None:
                 unresolved.add(cell)
             elif candidate != DEFER:
@@ -172,6 +188,9 @@ def _protect(counts: Mapping[Key, int], lines: list[Line], *, k: int,
                 more += 1
         added += more
         complementary += lines_rule.close_lines()
+        log.debug("round %d (%s): %d exposed, %d hidden more, %d hidden, %d LPs, %.1f s",
+                  rounds, "propagation" if cheap else "audit", len(exposed), more,
+                  int(hidden.sum()), auditor.lp_calls, time.monotonic() - started)
         if cheap:
             stuck |= unresolved  # the LP rounds see them again, and report them
             continue
@@ -351,6 +370,55 @@ class _Suppressor:
                 self.hide(candidate)
                 count += 1
         return count
+
+    def loosening(self, cell: int, propagation: Propagation, need: float,
+                  touched: np.ndarray | None = None, depth: int = 0) -> int | None:
+        """A free cell whose hiding loosens a line that keeps `cell` below `need` in
+        `propagation`, or None (then `nearest_candidate`); DEFER as in `nearest_candidate`.
+
+        Where the cell is a part: a published part of the line with room enough (value - 1,
+        since hidden it is at least 1), else its published total, else the line's hidden
+        total must reach higher first (the same question, one line up), else the largest
+        part. Where the cell is a hidden total: a published part, else a hidden part must
+        reach higher. Hiding a cell merely near an exposed one often leaves the line that
+        holds it down as it was, round after round."""
+        for line, bound in propagation.holding(cell, need):
+            if touched is not None and touched[line]:
+                return DEFER
+            total = int(self.total[line])
+            members = self._cells(self.by_line, line)
+            free = self._free(members)
+            parts = free[free != total]
+            deficit = need - bound
+            if total == cell:
+                if len(parts):
+                    return self._best(parts)
+                inside = members[self.hidden[members] & (members != cell)]
+            else:
+                covering = parts[self.slack[parts] >= deficit]
+                if len(covering):
+                    order = np.lexsort((covering, self.values[covering],
+                                        self.opened[covering]))
+                    return int(covering[order[0]])
+                if total in free:
+                    return total
+                inside = np.array([total]) if total >= 0 and self.hidden[total] else []
+            if depth < 3:
+                for other in inside[:4]:  # the search stays small
+                    found = self.loosening(int(other), propagation,
+                                           propagation.upper(int(other)) + deficit,
+                                           touched, depth + 1)
+                    if found is not None:
+                        return found
+            if total != cell and len(parts):
+                return int(parts[np.lexsort((parts, -self.values[parts]))[0]])
+        return None
+
+    def among(self, lines: np.ndarray | None) -> int | None:
+        """The best free cell of `lines` (those an LP showed holding a cell down), or None."""
+        if lines is None or not len(lines):
+            return None
+        return self._best(self._free(np.unique(self.by_line[lines].indices)))
 
     def nearest_candidate(self, cell: int, touched: np.ndarray | None = None) -> int | None:
         """The best free cell in the lines of `cell`, else one line further, and so on.

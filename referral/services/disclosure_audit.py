@@ -115,6 +115,9 @@ class Auditor:
         self.last = np.zeros(len(table.keys), dtype=bool)
         self.cache: dict[frozenset[int], frozenset[int]] = {}
         self.lp_calls = 0
+        # Per cell an LP showed exposed: the lines that hold it down (non-zero duals of its
+        # maximum), where `protect` looks for a cell to hide first.
+        self.holding: dict[int, np.ndarray] = {}
 
     def exposed(self, hidden: np.ndarray, enough: int | None = None) -> set[int]:
         """Indices of the small hidden cells that are derived or bounded inside [1, k-1].
@@ -129,7 +132,8 @@ class Auditor:
         self.proven = bounded(self.table, hidden, self.k)  # exposed without an LP
         cols = np.flatnonzero(hidden)
         sub = self.table.by_cell[:, cols].tocsr()
-        sub = sub[np.flatnonzero(np.diff(sub.indptr))]
+        lines = np.flatnonzero(np.diff(sub.indptr))
+        sub = sub[lines]
         found: set[int] = set()
         for cells, rows in zip(*components(sub), strict=True):
             if len(rows) == 0:  # in no line: unbounded above
@@ -139,7 +143,8 @@ class Auditor:
             key = frozenset(cols[cells].tolist())
             if key not in self.cache:
                 left = None if enough is None else enough - len(found)
-                exposed, complete = self._solve(sub[rows][:, cells], cols[cells], left)
+                exposed, complete = self._solve(sub[rows][:, cells], cols[cells], lines[rows],
+                                                left)
                 if not complete:
                     return found | exposed  # partial: not remembered
                 self.cache[key] = frozenset(exposed)
@@ -148,17 +153,18 @@ class Auditor:
                 break
         return found
 
-    def _solve(self, a: sparse.csr_array, cells: np.ndarray,
+    def _solve(self, a: sparse.csr_array, cells: np.ndarray, lines: np.ndarray,
                enough: int | None) -> tuple[set[int], bool]:
-        """The exposed cells of one component: elimination and propagation, then LP on what
-        remains.
+        """The exposed cells of one component (its cells and lines, as the table numbers
+        them): elimination and propagation, then LP on what remains.
 
         Returns them and whether the search was complete (see `exposed`)."""
         known = _eliminate(a)
         found = {int(c) for c in cells[(known & self.small[cells]) | self.proven[cells]]}
         rest = np.flatnonzero(~known)
         b = a[:, rest].tocsr()
-        b = b[np.flatnonzero(np.diff(b.indptr) >= 2)]  # rows with one unknown were eliminated
+        keep = np.flatnonzero(np.diff(b.indptr) >= 2)  # rows with one unknown were eliminated
+        b, lines = b[keep], lines[keep]
         for part, rows in zip(*components(b), strict=True):
             if enough is not None and len(found) >= enough:
                 return found, False
@@ -180,6 +186,8 @@ class Auditor:
                 self.open[ids[block][bounds.safe]] = False
                 targets[block[bounds.safe]] = False  # no block needed around them now
                 found |= {int(c) for c in ids[block][exposed]}
+                for position, held in bounds.holding.items():
+                    self.holding[int(ids[block][position])] = lines[rows][block_rows][held]
                 if bounds.stopped:
                     return found, False
         return found, True
@@ -239,6 +247,7 @@ class _Bounds:
         self.targets = np.flatnonzero(open_)
         self.lp_calls = 0
         self.stopped = False  # stopped at `enough`, some targets left unexamined
+        self.holding: dict[int, np.ndarray] = {}  # exposed target: rows of non-zero dual
 
     def exposed(self, enough: int | None = None) -> np.ndarray:
         """Positions of the targets never seen at k or more: they are exposed."""
@@ -255,6 +264,8 @@ class _Bounds:
                 highest = self._maximise(np.array([t]))
                 if highest is None or highest < self.k - EPS:  # unsolved: the safe side
                     found.append(t)
+                    if highest is not None:
+                        self.holding[t] = np.flatnonzero(np.abs(self.model.duals) > EPS)
         return np.array(found, dtype=np.int64)
 
     def _maximise(self, targets: np.ndarray) -> float | None:
@@ -295,6 +306,7 @@ class _Model:
         self.highs.setOptionValue("output_flag", False)
         self.highs.passModel(lp)
         self.fresh = True
+        self.duals = np.empty(0)  # of the rows, at the last optimum
 
     def maximise(self, targets: np.ndarray, cap: int) -> tuple[np.ndarray | None, float]:
         """(solution, maximum) of the sum of `targets`, each capped; (None, nan) unsolved."""
@@ -319,45 +331,88 @@ class _Model:
             h.run()
             h.setOptionValue("simplex_strategy", 4)
         solved = h.getModelStatus() == highspy.HighsModelStatus.kOptimal
-        x = np.array(h.getSolution().col_value) if solved else None
+        solution = h.getSolution()
+        x = np.array(solution.col_value) if solved else None
         highest = -h.getInfo().objective_function_value if solved else float("nan")
+        self.duals = (np.array(solution.row_dual) if solved and solution.dual_valid
+                      else np.empty(0))
         h.changeColsCost(len(targets), targets, 0 * ones)
         h.changeColsBounds(len(targets), targets, ones, ones * inf)
         return x, highest
 
 
 def bounded(table: Table, hidden: np.ndarray, k: int, rounds: int = 60) -> np.ndarray:
-    """The small hidden cells that bound propagation alone shows below k: exposed for sure.
+    """The small hidden cells that bound propagation alone shows below k: exposed for sure
+    (`Propagation`)."""
+    return Propagation(table, hidden, rounds).exposed(k)
 
-    Interval propagation over the lines, the hidden cells unknown and at least 1: each line
-    bounds each of its unknowns by what the others can at least or at most hold, and that
-    is repeated. Every bound it gives is one an intruder has (it is a relaxation of the LP:
-    the LP's maximum is never above it), so a cell it shows below k needs no LP to be
-    called exposed; a cell it leaves at k or more may still be exposed (the LP decides). A
-    chain of lines is followed one line per round; `rounds` caps the work, never the
-    soundness."""
-    cols = np.flatnonzero(hidden)
-    sub = table.by_cell[:, cols].tocsr()
-    b = sub @ table.values[cols].astype(float)
-    coo = sub.tocoo()
-    row, col, sign = coo.row, coo.col, coo.data
-    m, n = sub.shape
-    lo, hi = np.ones(n), np.full(n, np.inf)
-    for _ in range(rounds):
+
+class Propagation:
+    """Interval propagation over the lines, the hidden cells unknown and at least 1.
+
+    Each line bounds each of its unknowns by what the others can at least or at most hold,
+    and that is repeated. Every bound it gives is one an intruder has (it is a relaxation of
+    the LP: the LP's maximum is never above it), so a cell it shows below k needs no LP to
+    be called exposed; a cell it leaves at k or more may still be exposed (the LP decides).
+    A chain of lines is followed one line per round; `rounds` caps the work, never the
+    soundness. It also tells which lines hold a cell down (`holding`), so that `protect`
+    can loosen those rather than any line nearby."""
+
+    def __init__(self, table: Table, hidden: np.ndarray, rounds: int = 60):
+        self.table = table
+        cols = np.flatnonzero(hidden)
+        sub = table.by_cell[:, cols].tocsr()  # its rows are the table's lines
+        b = sub @ table.values[cols].astype(float)
+        coo = sub.tocoo()
+        row, col, sign = coo.row, coo.col, coo.data
+        m, n = sub.shape
+        lo, hi = np.ones(n), np.full(n, np.inf)
+        for _ in range(rounds):
+            upper, lower = self._terms(b, row, col, sign, lo, hi, m)
+            new_hi, new_lo = hi.copy(), lo.copy()
+            np.minimum.at(new_hi, col, upper)
+            np.maximum.at(new_lo, col, lower)
+            if (new_hi == hi).all() and (new_lo == lo).all():
+                break
+            lo, hi = new_lo, new_hi
+        self.cols, self.lo, self.hi = cols, lo, hi
+        self.position = np.full(len(hidden), -1, dtype=np.int64)
+        self.position[cols] = np.arange(n)
+        # Per term (a line and one of its unknowns): the upper bound that line alone gives.
+        self.reach = self._terms(b, row, col, sign, lo, hi, m)[0]
+        order = np.argsort(col, kind="stable")
+        self.term_row, self.term_reach = row[order], self.reach[order]
+        self.term_ptr = np.searchsorted(col[order], np.arange(n + 1))
+
+    @staticmethod
+    def _terms(b, row, col, sign, lo, hi, m):
+        """Per term, the upper and lower bound its line gives its unknown."""
         least = np.where(sign > 0, lo[col], -hi[col])  # what each term can at least hold
         most = np.where(sign > 0, hi[col], -lo[col])
         upper = b[row] - _others(row, least, m)  # sign * x <= upper
         lower = b[row] - _others(row, most, m)  # sign * x >= lower
-        new_hi, new_lo = hi.copy(), lo.copy()
-        np.minimum.at(new_hi, col, np.floor(np.where(sign > 0, upper, -lower) + EPS))
-        np.maximum.at(new_lo, col, np.ceil(np.where(sign > 0, lower, -upper) - EPS))
-        if (new_hi == hi).all() and (new_lo == lo).all():
-            break
-        lo, hi = new_lo, new_hi
-    out = np.zeros(len(hidden), dtype=bool)
-    values = table.values[cols]
-    out[cols[(values >= 1) & (values <= k - 1) & (hi < k)]] = True
-    return out
+        return (np.floor(np.where(sign > 0, upper, -lower) + EPS),
+                np.ceil(np.where(sign > 0, lower, -upper) - EPS))
+
+    def exposed(self, k: int) -> np.ndarray:
+        """A mask of the small hidden cells bounded below k."""
+        out = np.zeros(len(self.table.keys), dtype=bool)
+        values = self.table.values[self.cols]
+        out[self.cols[(values >= 1) & (values <= k - 1) & (self.hi < k)]] = True
+        return out
+
+    def upper(self, cell: int) -> float:
+        """The upper bound of a hidden cell."""
+        return float(self.hi[self.position[cell]])
+
+    def holding(self, cell: int, below: float) -> list[tuple[int, float]]:
+        """(line, bound) of the lines that alone keep a hidden cell below `below`,
+        tightest first."""
+        i = self.position[cell]
+        rows = self.term_row[self.term_ptr[i]:self.term_ptr[i + 1]]
+        reach = self.term_reach[self.term_ptr[i]:self.term_ptr[i + 1]]
+        order = np.argsort(reach, kind="stable")
+        return [(int(rows[j]), float(reach[j])) for j in order if reach[j] < below]
 
 
 def _others(row: np.ndarray, terms: np.ndarray, m: int) -> np.ndarray:

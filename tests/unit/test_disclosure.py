@@ -460,6 +460,49 @@ def test_propagation_follows_bounds_through_a_hidden_total():
     assert intruder(counts, lines, {"a", "b", "t", "u"}) == {"a", "b", "u"}
 
 
+def test_propagation_names_the_lines_that_hold_a_cell_down():
+    # The example above: a and b are held down by their own line (t - 1 = 4), t by t + u.
+    counts = {"a": 2, "b": 2, "t": 4, "u": 2, "T": 6}
+    lines = [Line("t", ("a", "b")), Line("T", ("t", "u"))]
+    table = Table(counts, lines)
+    propagation = disclosure_audit.Propagation(table, table.mask({"a", "b", "t", "u"}))
+    a, t = table.index["a"], table.index["t"]
+    assert propagation.holding(a, K) == [(0, 4.0)]
+    assert propagation.holding(t, 6) == [(1, 5.0)] and propagation.upper(t) == 5
+    assert propagation.holding(a, 4) == []
+
+
+def test_an_exposure_is_fixed_in_the_line_that_holds_it_down_even_one_line_up():
+    # t = a + b and T = t + u + w bound t by 16 - 10 - 1 = 5, so a, b <= 4. The cell to
+    # hide is w, two lines away, in the line holding t down: A, the only published cell
+    # beside a, would leave a exactly as exposed (a + z = 42 bounds it at 41 anyway).
+    counts = {"a": 2, "b": 2, "t": 4, "u": 2, "w": 10, "T": 16, "z": 40, "A": 42}
+    lines = [Line("t", ("a", "b")), Line("T", ("t", "u", "w")), Line("A", ("a", "z"))]
+    table = Table(counts, lines)
+    hidden = table.mask({"a", "b", "t", "u", "z"})
+    suppressor = disclosure._Suppressor(table, np.zeros_like(hidden), hidden, K)
+    propagation = disclosure_audit.Propagation(table, hidden)
+    a = table.index["a"]
+    assert table.keys[suppressor.nearest_candidate(a)] == "A"
+    assert table.keys[suppressor.loosening(a, propagation, K)] == "w"
+    hidden[table.index["w"]] = True
+    assert not disclosure_audit.Propagation(table, hidden).exposed(K)[a]
+
+
+def test_the_audit_names_the_lines_an_lp_holds_an_exposed_cell_down_by():
+    # x = z, and x + z = v with v + u = 10: x <= 4, which only the LP sees. The LP's
+    # non-zero duals name the lines doing it; the line with the published 10 is one.
+    counts = {"x": 2, "y": 10, "z": 2, "v": 4, "u": 6, "a": 12, "b": 12, "T": 10}
+    lines = [Line("a", ("x", "y")), Line("b", ("y", "z")), Line("v", ("x", "z")),
+             Line("T", ("v", "u"))]
+    table = Table(counts, lines)
+    auditor = Auditor(table, K)
+    hidden = table.mask({"x", "y", "z", "v", "u"})
+    assert not disclosure_audit.bounded(table, hidden, K)[table.index["x"]]
+    assert {table.keys[i] for i in auditor.exposed(hidden)} == {"x", "z"}
+    assert 3 in auditor.holding[table.index["x"]]
+
+
 def test_cells_in_lines_that_publish_nothing_are_unbounded_without_an_lp(monkeypatch):
     # Every cell of a 3x4 table and its margins hidden: the intruder knows only that the
     # cells add up, and any multiple of the true counts does, so nothing is bounded. The

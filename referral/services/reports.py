@@ -69,10 +69,9 @@ def _releases(session: Session, wanted: list[CalendarPeriod], *, now: datetime, 
     have = {release.period_key: release for release in session.scalars(
         sa.select(StatsRelease).where(StatsRelease.period == wanted[0].kind,
                                       StatsRelease.period_key.in_(keys)))} if keys else {}
-    first_record = stats.first_record_at(session)
-    for period in wanted:
-        if period.key in have:
-            continue
+    missing = [period for period in wanted if period.key not in have]
+    first_record = stats.first_record_at(session) if missing else None  # (the usual read)
+    for period in missing:
         if first_record is None or period.end <= periods.containing(
                 period.kind, first_record).start:
             continue  # before anything was recorded: nothing to count, nothing to store

@@ -346,7 +346,7 @@ def no_listening(monkeypatch):
         if seen.get("fail"):
             raise OSError(98, "Address already in use")
 
-    monkeypatch.setattr(demo_cli, "BackgroundScheduler", RecordingScheduler)
+    monkeypatch.setattr(jobs, "BackgroundScheduler", RecordingScheduler)
     monkeypatch.setattr(demo_cli, "run_simple", run_simple)
     level = jobs.log.level  # serving turns the job log lines on; give the suite its own back
     yield seen

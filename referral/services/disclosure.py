@@ -342,6 +342,13 @@ class _Suppressor:
         order = np.lexsort((free, self.values[free], self.opened[free], self.values[free] == 1))
         return int(free[order[0]])
 
+    def _cheapest(self, cells: np.ndarray) -> int:
+        """Fewest lines opened, then smallest."""
+        return int(cells[np.lexsort((cells, self.values[cells], self.opened[cells]))[0]])
+
+    def _largest(self, cells: np.ndarray) -> int:
+        return int(cells[np.lexsort((cells, -self.values[cells]))[0]])
+
     def _pick(self, line: int) -> int | None:
         """The cell to hide for a line that needs more, or None (the audit decides)."""
         total = int(self.total[line])
@@ -352,10 +359,9 @@ class _Suppressor:
         deficit = self.k - 1 - int(self.line_slack[line]) if self.line_small[line] else 0
         covering = parts[self.slack[parts] >= deficit] if deficit else free
         if len(covering):  # one cell settles the line: the cheapest such
-            order = np.lexsort((covering, self.values[covering], self.opened[covering]))
-            return int(covering[order[0]])
+            return self._cheapest(covering)
         if len(parts):  # none settles it alone: the largest, and the line comes back
-            return int(parts[np.lexsort((parts, -self.values[parts]))[0]])
+            return self._largest(parts)
         return total if total in free else None
 
     def close_lines(self) -> int:
@@ -397,9 +403,7 @@ class _Suppressor:
             else:
                 covering = parts[self.slack[parts] >= deficit]
                 if len(covering):
-                    order = np.lexsort((covering, self.values[covering],
-                                        self.opened[covering]))
-                    return int(covering[order[0]])
+                    return self._cheapest(covering)
                 if total in free:
                     return total
                 inside = np.array([total]) if total >= 0 and self.hidden[total] else []
@@ -411,7 +415,7 @@ class _Suppressor:
                     if found is not None:
                         return found
             if total != cell and len(parts):
-                return int(parts[np.lexsort((parts, -self.values[parts]))[0]])
+                return self._largest(parts)
         return None
 
     def among(self, lines: np.ndarray | None) -> int | None:

@@ -163,10 +163,11 @@ def _protect(counts: Mapping[Key, int], lines: list[Line], *, k: int,
         # Propagation proves most exposures in one vectorised pass: LPs only once it has
         # nothing left to fix.
         propagation = Propagation(table, hidden)
-        exposed = set(np.flatnonzero(propagation.exposed(k)).tolist()) - stuck
+        proven = propagation.exposed(k)
+        exposed = set(np.flatnonzero(proven).tolist()) - stuck
         cheap = bool(exposed)
-        if not cheap:
-            exposed = auditor.exposed(hidden, enough=enough)
+        if not cheap:  # (propagation is not run twice on the same pattern)
+            exposed = auditor.exposed(hidden, enough=enough, proven=proven)
         # After propagation, a cell near a line changed this round waits for the next
         # audit: what was hidden for another cell often protects it too (seven hidden 1s
         # under a hidden 7 need one more cell, not seven), unless the last round's waiting

@@ -119,7 +119,8 @@ class Auditor:
         # maximum), where `protect` looks for a cell to hide first.
         self.holding: dict[int, np.ndarray] = {}
 
-    def exposed(self, hidden: np.ndarray, enough: int | None = None) -> set[int]:
+    def exposed(self, hidden: np.ndarray, enough: int | None = None,
+                proven: np.ndarray | None = None) -> set[int]:
         """Indices of the small hidden cells that are derived or bounded inside [1, k-1].
 
         With `enough`, the search may stop once that many are found (the caller hides more
@@ -129,7 +130,9 @@ class Auditor:
         if (self.last & ~hidden).any():  # a cell published again: witnesses lapse
             self.open = self.small.copy()
         self.last = hidden.copy()
-        self.proven = bounded(self.table, hidden, self.k)  # exposed without an LP
+        # Exposed without an LP; `proven` is `bounded` of this very `hidden`, when the
+        # caller has it already.
+        self.proven = bounded(self.table, hidden, self.k) if proven is None else proven
         cols = np.flatnonzero(hidden)
         sub = self.table.by_cell[:, cols].tocsr()
         lines = np.flatnonzero(np.diff(sub.indptr))
@@ -375,13 +378,13 @@ class Propagation:
             if (new_hi == hi).all() and (new_lo == lo).all():
                 break
             lo, hi = new_lo, new_hi
-        self.cols, self.lo, self.hi = cols, lo, hi
+        self.cols, self.hi = cols, hi
         self.position = np.full(len(hidden), -1, dtype=np.int64)
         self.position[cols] = np.arange(n)
         # Per term (a line and one of its unknowns): the upper bound that line alone gives.
-        self.reach = self._terms(b, row, col, sign, lo, hi, m)[0]
+        reach = self._terms(b, row, col, sign, lo, hi, m)[0]
         order = np.argsort(col, kind="stable")
-        self.term_row, self.term_reach = row[order], self.reach[order]
+        self.term_row, self.term_reach = row[order], reach[order]
         self.term_ptr = np.searchsorted(col[order], np.arange(n + 1))
 
     @staticmethod

@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench lock clean
+.PHONY: demo test lint bench lock clean translations
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,14 @@ lint: $(STAMP)
 bench: $(STAMP)
 	@ls bench/[!_]*.py >/dev/null 2>&1 || { echo "no benchmarks yet"; exit 0; }; \
 	for b in bench/[!_]*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+# After changing a page's words: gather them, merge into es and fr, fill in, then compile.
+translations: $(STAMP)
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext --no-location --sort-output \
+		--project referral --copyright-holder referral -o referral/translations/messages.pot referral
+	$(BIN)/pybabel update -i referral/translations/messages.pot -d referral/translations \
+		--no-fuzzy-matching
+	$(BIN)/pybabel compile -d referral/translations --statistics
 
 # Refresh the pinned versions after changing pyproject.toml.
 lock:

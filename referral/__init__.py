@@ -27,10 +27,10 @@ def create_app(config: dict | None = None) -> Flask:
     # Only a server signs sessions; `flask demo` writes the demo's key before it serves.
     settings.validate(app.config, require_secret_key=_serving())
 
-    from referral import cli, database
+    from referral import cli, database, i18n
     from referral.blueprints import register_blueprints
     from referral.errors import register_error_handlers
-    from referral.extensions import api, db, login_manager, migrate
+    from referral.extensions import api, babel, csrf, db, login_manager, migrate
 
     app.config["SQLALCHEMY_DATABASE_URI"] = database.normalize_url(app.config["DATABASE_URL"])
     app.config.setdefault(
@@ -40,6 +40,9 @@ def create_app(config: dict | None = None) -> Flask:
     migrate.init_app(app, db, directory=str(Path(__file__).parent.parent / "migrations"),
                      render_item=database.render_item, compare_type=True)
     login_manager.init_app(app)
+    csrf.init_app(app)
+    babel.init_app(app, locale_selector=i18n.select_locale,
+                   timezone_selector=i18n.select_timezone)
     api.init_app(app)
     register_blueprints(app)
     register_error_handlers(app)  # after the Api's, so ours answer every error
@@ -65,6 +68,14 @@ def _derive_settings(app: Flask) -> None:
         SESSION_COOKIE_SECURE=not app.config.get("TESTING", False)
         and not app.config.get("DEMO", False),
         REMEMBER_COOKIE_HTTPONLY=True,
+        PERMANENT_SESSION_LIFETIME=app.config["TOKEN_TTL"],
+        # Checked by the web blueprint and for cookie-authenticated API calls only: a
+        # bearer-token client has no cookie for a forged request to ride on.
+        WTF_CSRF_CHECK_DEFAULT=False,
+        WTF_CSRF_TIME_LIMIT=None,  # a tablet keeps a form open for hours; the session ends it
+        WTF_CSRF_SSL_STRICT=True,
+        BABEL_DEFAULT_LOCALE="es",
+        BABEL_TRANSLATION_DIRECTORIES=str(Path(__file__).parent / "translations"),
         JSON_SORT_KEYS=False,
     )
 

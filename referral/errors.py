@@ -4,6 +4,7 @@ import logging
 from traceback import format_tb
 
 from flask import jsonify
+from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -118,7 +119,9 @@ def handle_http_exception(error: HTTPException):
             if location in {"json", "query", "querystring", "headers", "form"}:
                 messages = inner
         fields = flatten_messages(messages)
-    if status == 400:
+    if status == 400 and isinstance(error, CSRFError):
+        message = "the CSRF token is missing or wrong: send the page's token as X-CSRFToken"
+    elif status == 400:
         message = "the request body is not valid JSON, or not a JSON object"
     elif status == 422:
         message = "the request is not valid"

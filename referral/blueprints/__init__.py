@@ -1,10 +1,10 @@
-"""Blueprint registration: the API under /api/v1, health outside it."""
+"""Blueprint registration: the API under /api/v1, health and the web pages outside it."""
 
 from referral import extensions
 
 
 def register_blueprints(app) -> None:
-    from referral.blueprints import auth, health
+    from referral.blueprints import auth, health, web
     from referral.blueprints.api import (
         audit,
         cases,
@@ -20,6 +20,7 @@ def register_blueprints(app) -> None:
     )
 
     app.register_blueprint(health.bp)
+    app.register_blueprint(web.bp)
     rest = extensions.api
     for module in (auth, facilities, cases, options, referrals, slips, followups,
                    notifications, subjects, sync, stats, audit):

@@ -27,6 +27,15 @@ CONSENT_METHODS = ("verbal", "written")
 CONSENT_GIVERS = ("self", "guardian")
 ROLES = ("promoter", "facility_staff", "manager", "admin")
 AGE_BANDS = ("0-4", "5-11", "12-17", "18-29", "30-49", "50+", "unknown")
+# The service that answers each need, the most pressing need first.
+SERVICE_OF_NEED = {
+    "trafficking": "trafficking_protection", "gbv": "gbv_care",
+    "child_protection": "child_protection", "maternal": "maternal_care",
+    "injury": "primary_care", "acute_illness": "primary_care", "tuberculosis": "tuberculosis",
+    "hiv_sti": "hiv_sti", "sexual_reproductive_health": "sexual_reproductive_health",
+    "mental_health": "mental_health", "chronic_condition": "primary_care",
+    "nutrition": "nutrition", "shelter": "shelter",
+}
 
 
 class CodeList:

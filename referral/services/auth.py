@@ -151,3 +151,13 @@ def logout(session: Session, record: ApiToken, address: str | None, now: datetim
     record.revoked_at = now
     audit.record(session, "logout", actor=record.user, object_type="user",
                  object_id=record.user_id, ip=address, now=now)
+
+
+def set_locale(session: Session, user: User, locale: str) -> None:
+    """The language of the pages for this user, from now on and on every device."""
+    from referral.i18n import LANGUAGES
+
+    if locale not in LANGUAGES:
+        raise Invalid(fields={"locale": [f"Must be one of: {', '.join(LANGUAGES)}."]})
+    user.locale = locale
+    session.flush()

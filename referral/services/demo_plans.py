@@ -10,20 +10,12 @@ import random
 from dataclasses import dataclass
 from datetime import timedelta
 
-from referral.models.codes import DECLINE_REASONS
+from referral.models.codes import DECLINE_REASONS, SERVICE_OF_NEED
 from referral.services import referrals
 
 HOUR, DAY = timedelta(hours=1), timedelta(days=1)
 AMATILLO, CLINIC = "BP-SV-EL-AMATILLO", "CL-SV-SANTA-ROSA-DE-LIMA"
 HOSPITAL, SAFE_HOUSE = "HO-SV-SAN-MIGUEL", "SH-SV-CASA-SEGURA"
-SERVICE_OF_NEED = {
-    "trafficking": "trafficking_protection", "gbv": "gbv_care",
-    "child_protection": "child_protection", "maternal": "maternal_care",
-    "injury": "primary_care", "acute_illness": "primary_care", "tuberculosis": "tuberculosis",
-    "hiv_sti": "hiv_sti", "sexual_reproductive_health": "sexual_reproductive_health",
-    "mental_health": "mental_health", "chronic_condition": "primary_care",
-    "nutrition": "nutrition", "shelter": "shelter",
-}
 NEEDS_FIRST = list(SERVICE_OF_NEED)  # the most pressing need decides the main service
 REASONS = {
     "primary_care": "Valoración médica", "emergency_care": "Atención de urgencia",

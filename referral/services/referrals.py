@@ -5,6 +5,7 @@ people (or a person and the expiry job) act at once exactly one wins and the oth
 gets 409, on SQLite and PostgreSQL alike, whatever the isolation level.
 """
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -13,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from referral.errors import Conflict, Invalid, NotFound
 from referral.models import Case, Facility, Referral, User
-from referral.models.codes import LIVE_REFERRAL_STATUSES, REFERRAL_MOVES
+from referral.models.codes import LIVE_REFERRAL_STATUSES, REFERRAL_MOVES, SERVICE_OF_NEED
 from referral.services import (
     audit,
     followups,
@@ -274,7 +275,7 @@ def get_by_code(session: Session, actor: User, code: str | None, *, now: datetim
 
 
 def list_referrals(session: Session, actor: User, *, direction=None, status=None, page: int,
-                   per_page: int, now: datetime, ip=None) -> tuple[list, int]:
+                   per_page: int, now: datetime, ip=None, case_id=None) -> tuple[list, int]:
     """Incoming and/or outgoing referrals: pending first, emergency on top, then newest."""
     incoming = Referral.to_facility_id == actor.facility_id
     if actor.role not in RECEIVER_ROLES:
@@ -285,6 +286,8 @@ def list_referrals(session: Session, actor: User, *, direction=None, status=None
     query = sa.select(Referral).where(where)
     if status:
         query = query.where(Referral.status == status)
+    if case_id:
+        query = query.where(Referral.case_id == case_id)
     total = session.scalar(sa.select(sa.func.count()).select_from(query.subquery()))
     order = (
         sa.case((Referral.status == "pending", 0), (Referral.status == "accepted", 1), else_=2),
@@ -297,3 +300,10 @@ def list_referrals(session: Session, actor: User, *, direction=None, status=None
     audit.record(session, "referrals_listed", actor=actor, object_type="referral", ip=ip,
                  now=now, detail={"referral_ids": [str(r.id) for r in items]})
     return [sharing.referral_view(r, actor.facility_id, now) for r in items], total
+
+
+def services_for_needs(needs: Iterable[str]) -> list[str]:
+    """The services that answer these needs, the most pressing need's first."""
+    wanted = set(needs)
+    found = [SERVICE_OF_NEED[need] for need in SERVICE_OF_NEED if need in wanted]
+    return list(dict.fromkeys(found)) or ["primary_care"]

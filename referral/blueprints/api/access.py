@@ -2,7 +2,7 @@
 
 from functools import wraps
 
-from flask import g, request
+from flask import g, request, session
 from flask_login import current_user
 
 from referral.errors import Forbidden, Unauthorized
@@ -17,13 +17,15 @@ EVERYONE = ("promoter", "facility_staff", "manager", "admin")
 
 @login_manager.user_loader
 def _load_session_user(user_id: str):
-    import uuid
-
-    try:
-        user = db.session.get(User, uuid.UUID(user_id))
-    except ValueError:
+    """A web session holds a bearer token of its own, so signing out, expiry and
+    deactivation end it on the server, whatever the browser keeps."""
+    raw = session.get("token")
+    if not raw:
         return None
-    return user if user is not None and user.active else None
+    record = auth.token_for(db.session, raw, now())
+    if record is None or str(record.user_id) != user_id:
+        return None
+    return record.user
 
 
 @login_manager.request_loader

@@ -1,0 +1,32 @@
+"""Languages and time zones of the pages: Spanish first, then English and French.
+
+The language is the signed-in user's own choice; before sign-in it is the one picked on
+the page (kept in the session), else the browser's best match, else Spanish. Dates are
+shown in the time zone of the user's facility (UTC for accounts without one).
+"""
+
+from pathlib import Path
+
+from flask import request, session
+from flask_login import current_user
+
+LANGUAGES = {"es": "Español", "en": "English", "fr": "Français"}
+DEFAULT_LANGUAGE = "es"
+TRANSLATIONS = str(Path(__file__).parent / "translations")
+
+
+def select_locale() -> str:
+    if current_user and current_user.is_authenticated and current_user.locale in LANGUAGES:
+        return current_user.locale
+    chosen = session.get("language")
+    if chosen in LANGUAGES:
+        return chosen
+    if request:
+        return request.accept_languages.best_match(list(LANGUAGES)) or DEFAULT_LANGUAGE
+    return DEFAULT_LANGUAGE
+
+
+def select_timezone() -> str | None:
+    if current_user and current_user.is_authenticated and current_user.facility is not None:
+        return current_user.facility.timezone or None
+    return None

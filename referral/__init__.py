@@ -18,7 +18,9 @@ def create_app(config: dict | None = None) -> Flask:
     instance_path = (config or {}).get("INSTANCE_PATH") or os.environ.get(
         "REFERRAL_INSTANCE_PATH", str(Path.cwd() / "instance")
     )
-    app = Flask(__name__, instance_path=instance_path, instance_relative_config=True)
+    # No app-wide /static: the web blueprint serves its own files there.
+    app = Flask(__name__, instance_path=instance_path, instance_relative_config=True,
+                static_folder=None)
     app.config.update(settings.defaults(app.instance_path))
     app.config.from_pyfile("config.py", silent=True)
     app.config.update(settings.from_environment())

@@ -3,9 +3,9 @@
 import logging
 from traceback import format_tb
 
-from flask import jsonify
+from flask import jsonify, request
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, InternalServerError
 
 log = logging.getLogger(__name__)
 
@@ -106,8 +106,19 @@ def handle_domain_error(error: DomainError):
     return error_response(error.status, error.message, error.fields, error.headers)
 
 
+def _wants_page() -> bool:
+    """A browser asking for a page that does not exist: answer with a page, not JSON."""
+    return (not request.path.startswith("/api/") and request.path != "/healthz"
+            and request.accept_mimetypes.best_match(["application/json", "text/html"])
+            == "text/html")
+
+
 def handle_http_exception(error: HTTPException):
     """Werkzeug and webargs errors, in our shape. Parser messages give `fields`."""
+    if _wants_page():
+        from referral.blueprints.web.pages import error_page
+
+        return error_page(error)
     status = error.code or 500
     fields = None
     data = getattr(error, "data", None) or {}
@@ -137,6 +148,10 @@ def handle_http_exception(error: HTTPException):
 def handle_unexpected(error: Exception):
     # The frames but not the message: a database error's message quotes the values bound.
     log.error("unhandled %s\n%s", type(error).__name__, "".join(format_tb(error.__traceback__)))
+    if request.blueprint == "web" or _wants_page():
+        from referral.blueprints.web.pages import error_page
+
+        return error_page(InternalServerError())
     return error_response(500, "internal error")
 
 

@@ -5,6 +5,7 @@ import uuid
 
 from referral.extensions import db
 from referral.models import AuditEvent, Case, Referral
+from referral.services import pseudonyms
 from tests.factories import BorderPostFactory, FacilityFactory, UserFactory
 
 GOOD = {
@@ -43,7 +44,7 @@ def test_an_intake_shows_the_pseudonym_to_copy_and_stores_the_case(signed_in):
     assert sorted(case.needs) == ["gbv", "injury"] and case.urgency == "urgent"
     assert case.subject.given_name == "Rosa" and case.subject.nationality == "HN"
     shown = re.search(r'<p class="pseudonym" id="pseudonym">([^<]+)</p>', page).group(1)
-    assert shown == case.subject.pseudonym
+    assert shown == pseudonyms.display(case.subject.pseudonym)
     assert "Registro guardado" in page
 
 
@@ -105,7 +106,8 @@ def test_the_case_page_ranks_options_and_one_tap_refers(signed_in):
     referral = db.session.query(Referral).one()
     assert referral.to_facility_id == clinic.id and referral.services == ["gbv_care"]
     page = web.get(response.headers["Location"]).get_data(as_text=True)
-    assert referral.code in page and f"/api/v1/referrals/{referral.id}/slip" in page
+    assert pseudonyms.display_slip_code(referral.code) in page
+    assert f"/api/v1/referrals/{referral.id}/slip" in page
     # the same tap again (a double tap, a resent form) refers once
     web.post(action, {**fields, "services": "gbv_care", "share": "minimum"})
     assert db.session.query(Referral).count() == 1

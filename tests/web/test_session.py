@@ -130,3 +130,27 @@ def test_a_role_without_the_page_gets_a_page_saying_so(signed_in):
     response = web.get("/intake")
     assert response.status_code == 403
     assert "text/html" in response.headers["Content-Type"]
+
+
+def test_a_browser_gets_an_unknown_address_as_a_page_and_the_api_as_json(client):
+    page = client.get("/no-such-page", headers={"Accept": "text/html,*/*;q=0.8"})
+    assert page.status_code == 404 and page.mimetype == "text/html"
+    assert "No encontrado" in page.get_data(as_text=True)
+    api = client.get("/api/v1/no-such-thing", headers={"Accept": "text/html,*/*;q=0.8"})
+    assert api.status_code == 404 and api.get_json()["error"]["code"] == "not_found"
+
+
+def test_a_failing_page_says_nothing_of_the_failure(app, signed_in, monkeypatch):
+    from referral.services import intake
+
+    web = signed_in(UserFactory())
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("Rosa Mejía 1994-03-02")
+
+    monkeypatch.setattr(intake, "get_case", broken)
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    response = web.get("/cases/7d4c1a52-3f1e-4a39-9f51-111111111111")
+    assert response.status_code == 500 and response.mimetype == "text/html"
+    html = response.get_data(as_text=True)
+    assert "Algo salió mal" in html and "Rosa" not in html

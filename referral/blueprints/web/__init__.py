@@ -13,6 +13,7 @@ from flask_babel import format_datetime, get_locale
 from referral.blueprints.web import labels
 from referral.extensions import csrf
 from referral.i18n import LANGUAGES
+from referral.services import pseudonyms
 
 bp = Blueprint("web", __name__, template_folder="templates", static_folder="static",
                static_url_path="/static")
@@ -49,6 +50,8 @@ def _page_helpers():
 
 
 bp.add_app_template_filter(labels.language_name, "language_name")
+bp.add_app_template_filter(pseudonyms.display, "pseudonym")
+bp.add_app_template_filter(pseudonyms.display_slip_code, "slip_code")
 
 
 @bp.before_app_request

@@ -27,7 +27,7 @@ from referral.schemas.case import CaseIn
 from referral.schemas.common import now
 from referral.schemas.referral import ReferralIn
 from referral.services import intake as intake_service
-from referral.services import referrals, routing
+from referral.services import pseudonyms, referrals, routing
 
 STAFF = ("promoter", "facility_staff")
 VOCABULARIES = {"needs": NEEDS, "vulnerabilities": VULNERABILITIES, "sexes": SEXES,
@@ -108,5 +108,5 @@ def refer(case_id):
                                 service=request.form.getlist("services")))
     db.session.commit()
     flash(_("Referred. Code %(code)s: print the slip for the person to carry.",
-            code=referral.code))
+            code=pseudonyms.display_slip_code(referral.code)))
     return redirect(url_for("web.case", case_id=case_id))

@@ -111,7 +111,8 @@ def language():
     return redirect(_local_target(request.form.get("next")) or url_for("web.root"))
 
 
-def _error_page(error):
+def error_page(error):
+    """An error as a page in the person's language (the API answers JSON instead)."""
     status = getattr(error, "status", None) or getattr(error, "code", None) or 500
     if status == 400 and isinstance(error, CSRFError):
         message = _("This form has expired. Go back, reload the page and send it again.")
@@ -122,5 +123,5 @@ def _error_page(error):
     return render_template("web/error.html", status=status, message=message), status
 
 
-bp.register_error_handler(DomainError, _error_page)
-bp.register_error_handler(HTTPException, _error_page)
+bp.register_error_handler(DomainError, error_page)
+bp.register_error_handler(HTTPException, error_page)

@@ -1,0 +1,100 @@
+"""Browser tests: a real headless Chromium against the app served on 127.0.0.1.
+
+The server runs in a thread of the test process, on a database of its own (a SQLite file,
+or a scratch PostgreSQL database when the suite runs on PostgreSQL), with the demo's
+directory and accounts. Screenshots land in tests/e2e/screenshots/ (not committed).
+"""
+
+import os
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from werkzeug.serving import make_server
+
+from referral import create_app
+from referral.extensions import db
+from referral.services import auth, demo
+from tests.conftest import TEST_DATABASE_URL, scratch_database, test_config
+
+CHROMIUM = os.environ.get("REFERRAL_CHROMIUM", "/usr/bin/chromium")
+SCREENSHOTS = Path(__file__).parent / "screenshots"
+PASSWORD = "e2e-password-long-enough"
+TABLET = {"width": 800, "height": 1280}
+PHONE = {"width": 360, "height": 740}
+USERS = {"promoter": "promotor.amatillo", "staff": "clinica.santarosa", "manager": "gerente"}
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"no Chromium at {CHROMIUM}: install the Debian packages chromium and "
+                    "chromium-driver (.ci/run does) to run the browser tests")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True,
+            args=["--headless", "--no-sandbox", "--disable-gpu",
+                  "--disable-background-networking"])
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="session")
+def live_server(chromium, tmp_path_factory, keyring_path):
+    """The app on http://127.0.0.1:<port>, with the demo's directory and accounts."""
+    with _database(tmp_path_factory) as url:
+        app = create_app(test_config(url, keyring_path))
+        with app.app_context():
+            db.create_all()
+            demo.import_directory(db.session, datetime.now(UTC))
+            for spec in demo.USERS:
+                auth.create_user(db.session, spec.username, PASSWORD, spec.role,
+                                 spec.facility_code)
+            db.session.commit()
+        server = make_server("127.0.0.1", 0, app, threaded=True)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        yield f"http://127.0.0.1:{server.server_port}"
+        server.shutdown()
+        with app.app_context():
+            db.engine.dispose()
+
+
+def _database(tmp_path_factory):
+    if TEST_DATABASE_URL.startswith("postgres"):
+        return scratch_database(TEST_DATABASE_URL, "referral_e2e")
+    from contextlib import nullcontext
+
+    return nullcontext(f"sqlite:///{tmp_path_factory.mktemp('e2e')}/e2e.sqlite3")
+
+
+@pytest.fixture
+def context_for(chromium, live_server):
+    """A new browser context (its own cookies and storage) at a viewport size."""
+    made = []
+
+    def make(viewport=TABLET, **options):
+        context = chromium.new_context(viewport=viewport, base_url=live_server, **options)
+        context.set_default_timeout(10_000)
+        made.append(context)
+        return context
+
+    yield make
+    for context in made:
+        context.close()
+
+
+def sign_in(page, who: str):
+    page.goto("/login")
+    page.fill("#username", USERS[who])
+    page.fill("#password", PASSWORD)
+    page.click("button.primary")
+    page.wait_for_load_state()
+
+
+def screenshot(page, name: str):
+    SCREENSHOTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)

@@ -1,0 +1,41 @@
+"""axe-core on every page a person reaches: no serious or critical violation."""
+
+import pytest
+from axe_playwright_python.sync_playwright import Axe
+
+from tests.e2e.conftest import PHONE, TABLET, sign_in
+
+pytestmark = pytest.mark.slow
+BLOCKING = {"serious", "critical"}
+
+
+def _violations(page):
+    found = Axe().run(page).response["violations"]
+    return [f"{item['id']} ({item['impact']}): {item['help']} at "
+            f"{[node['target'] for node in item['nodes']][:3]}"
+            for item in found if item["impact"] in BLOCKING]
+
+
+@pytest.mark.parametrize("viewport", [TABLET, PHONE], ids=["tablet", "phone"])
+def test_promoter_pages(context_for, viewport):
+    page = context_for(viewport).new_page()
+    page.goto("/login")
+    assert _violations(page) == []
+    sign_in(page, "promoter")
+    assert _violations(page) == [], "intake"
+    page.check("input[name='consent.data_collection']", force=True)
+    page.check("input[name='consent.referral_sharing']", force=True)
+    page.fill("#subject-age_estimate", "300")
+    page.click("button.big")
+    assert _violations(page) == [], "intake with errors"
+    page.fill("#subject-age_estimate", "30")
+    page.click("button.big")
+    assert _violations(page) == [], "case"
+
+
+def test_staff_pages(context_for):
+    page = context_for(TABLET).new_page()
+    sign_in(page, "staff")
+    assert _violations(page) == [], "inbox"
+    page.goto("/nothing-here")
+    assert _violations(page) == [], "not found"

@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench lock clean translations
+.PHONY: demo test lint bench lock clean translations vendor
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ translations: $(STAMP)
 	$(BIN)/pybabel update -i referral/translations/messages.pot -d referral/translations \
 		--no-fuzzy-matching
 	$(BIN)/pybabel compile -d referral/translations --statistics
+
+# The browser libraries, pinned in referral/blueprints/web/vendor/package.json (needs npm).
+vendor:
+	bash referral/blueprints/web/vendor/refresh.sh
 
 # Refresh the pinned versions after changing pyproject.toml.
 lock:

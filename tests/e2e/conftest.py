@@ -9,6 +9,7 @@ import os
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 from werkzeug.serving import make_server
@@ -21,9 +22,15 @@ from tests.conftest import TEST_DATABASE_URL, scratch_database, test_config
 CHROMIUM = os.environ.get("REFERRAL_CHROMIUM", "/usr/bin/chromium")
 SCREENSHOTS = Path(__file__).parent / "screenshots"
 PASSWORD = "e2e-password-long-enough"
+OFFLINE_PIN = "246810"
 TABLET = {"width": 800, "height": 1280}
 PHONE = {"width": 360, "height": 740}
 USERS = {"promoter": "promotor.amatillo", "staff": "clinica.santarosa", "manager": "gerente"}
+
+
+class Server(NamedTuple):
+    url: str
+    app: object
 
 
 @pytest.fixture(scope="session")
@@ -57,7 +64,7 @@ def live_server(chromium, tmp_path_factory, keyring_path):
         server = make_server("127.0.0.1", 0, app, threaded=True)
         thread = threading.Thread(target=server.serve_forever, daemon=True)
         thread.start()
-        yield f"http://127.0.0.1:{server.server_port}"
+        yield Server(f"http://127.0.0.1:{server.server_port}", app)
         server.shutdown()
         with app.app_context():
             db.engine.dispose()
@@ -77,7 +84,7 @@ def context_for(chromium, live_server):
     made = []
 
     def make(viewport=TABLET, **options):
-        context = chromium.new_context(viewport=viewport, base_url=live_server, **options)
+        context = chromium.new_context(viewport=viewport, base_url=live_server.url, **options)
         context.set_default_timeout(10_000)
         made.append(context)
         return context
@@ -93,6 +100,15 @@ def sign_in(page, who: str):
     page.fill("#password", PASSWORD)
     page.click("button.primary")
     page.wait_for_load_state()
+
+
+def set_offline_pin(page, pin=OFFLINE_PIN):
+    """Answer the PIN dialog a promoter gets on a tablet that has none yet."""
+    page.wait_for_selector("#pin-setup[open]")
+    page.fill("#pin-new", pin)
+    page.fill("#pin-again", pin)
+    page.click("#pin-setup button.primary")
+    page.wait_for_selector("#pin-setup:not([open])", state="attached")
 
 
 def screenshot(page, name: str):

@@ -3,7 +3,7 @@
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 
-from tests.e2e.conftest import PHONE, TABLET, sign_in
+from tests.e2e.conftest import PHONE, TABLET, set_offline_pin, sign_in
 
 pytestmark = pytest.mark.slow
 BLOCKING = {"serious", "critical"}
@@ -22,6 +22,9 @@ def test_promoter_pages(context_for, viewport):
     page.goto("/login")
     assert _violations(page) == []
     sign_in(page, "promoter")
+    page.wait_for_selector("#pin-setup[open]")
+    assert _violations(page) == [], "intake, asking for the offline PIN"
+    set_offline_pin(page)
     assert _violations(page) == [], "intake"
     page.check("input[name='consent.data_collection']", force=True)
     page.check("input[name='consent.referral_sharing']", force=True)

@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from tests.e2e.conftest import PHONE, TABLET, screenshot, sign_in
+from tests.e2e.conftest import PHONE, TABLET, screenshot, set_offline_pin, sign_in
 
 pytestmark = pytest.mark.slow
 
@@ -25,6 +25,7 @@ def test_intake_refer_accept_and_complete(context_for):
     promoter = context_for(TABLET).new_page()
     sign_in(promoter, "promoter")
     assert promoter.url.endswith("/intake")
+    set_offline_pin(promoter)
     _fill_intake(promoter)
     screenshot(promoter, "intake-es-tablet")
     promoter.click("button.big")
@@ -63,6 +64,7 @@ def test_intake_refer_accept_and_complete(context_for):
 def test_the_french_intake_page_fits_a_phone(context_for):
     page = context_for(PHONE).new_page()
     sign_in(page, "promoter")
+    set_offline_pin(page)
     page.click("button[lang='fr']")
     page.wait_for_load_state()
     assert page.inner_text("h1") == "Nouvel accueil"
@@ -79,6 +81,7 @@ def test_the_french_intake_page_fits_a_phone(context_for):
 def test_a_missing_consent_is_shown_next_to_the_field(context_for):
     page = context_for(PHONE).new_page()
     sign_in(page, "promoter")
+    set_offline_pin(page)
     _fill_intake(page)
     page.uncheck("input[name='consent.data_collection']", force=True)
     page.click("button.big")

@@ -81,4 +81,4 @@ def _security_headers(response):
     return response
 
 
-from referral.blueprints.web import inbox, intake, pages  # noqa: E402,F401  (routes)
+from referral.blueprints.web import inbox, intake, offline, pages  # noqa: E402,F401  (routes)

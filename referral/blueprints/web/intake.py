@@ -8,7 +8,7 @@ from flask_login import current_user
 from werkzeug.datastructures import MultiDict
 
 from referral.blueprints.web import bp
-from referral.blueprints.web.forms import intake_body, load, referral_body
+from referral.blueprints.web.forms import INTAKE, intake_body, load, referral_body
 from referral.blueprints.web.pages import signed_in
 from referral.errors import Conflict, Invalid
 from referral.extensions import db
@@ -16,6 +16,7 @@ from referral.models.codes import (
     CONSENT_GIVERS,
     CONSENT_METHODS,
     NEEDS,
+    SERVICE_OF_NEED,
     SERVICES,
     SEXES,
     SHARE_LEVELS,
@@ -40,7 +41,10 @@ DEFAULTS = {"consent.method": "verbal", "consent.given_by": "self", "subject.sex
 
 
 def _intake_form(form, errors, status=200):
+    facility = current_user.facility
     return render_template("web/intake.html", form=form, errors=errors,
+                           intake_shape=INTAKE, service_of_need=SERVICE_OF_NEED,
+                           origin=[facility.latitude, facility.longitude],
                            **VOCABULARIES), status
 
 

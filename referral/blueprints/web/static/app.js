@@ -36,3 +36,8 @@ function setUpScanner(form) {
 }
 
 document.querySelectorAll("[data-slip-finder]").forEach(setUpScanner);
+
+// The service worker keeps the intake page, its scripts and the directory for offline use.
+if ("serviceWorker" in navigator) {
+  navigator.serviceWorker.register("/sw.js", { scope: "/" }).catch(() => {});
+}

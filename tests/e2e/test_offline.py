@@ -1,0 +1,99 @@
+"""Offline intake: made with no connection, kept encrypted, sent once when it returns."""
+
+import json
+
+import pytest
+
+from referral.extensions import db
+from referral.models import Case, Referral, Subject
+from tests.e2e.conftest import OFFLINE_PIN, TABLET, screenshot, set_offline_pin, sign_in
+
+pytestmark = pytest.mark.slow
+NAME = "Xiomara"
+
+RAW_QUEUE = """async () => {
+  const db = await new Promise((ok, fail) => {
+    const open = indexedDB.open("referral-offline");
+    open.onsuccess = () => ok(open.result);
+    open.onerror = () => fail(open.error);
+  });
+  const dump = async (store) => new Promise((ok) => {
+    const request = db.transaction(store).objectStore(store).getAll();
+    request.onsuccess = () => ok(request.result);
+  });
+  const bytes = (value) => value instanceof ArrayBuffer || ArrayBuffer.isView(value)
+    ? Array.from(new Uint8Array(value.buffer || value)) : value;
+  const plain = (value) => JSON.parse(JSON.stringify(value, (key, v) => bytes(v)));
+  return { queue: plain(await dump("queue")), pins: plain(await dump("pins")) };
+}"""
+
+
+def _waiting(page):
+    return page.inner_text("#offline [data-waiting]")
+
+
+def _server_counts(app):
+    with app.app_context():
+        subjects = [s for s in db.session.query(Subject) if s.given_name == NAME]
+        cases = db.session.query(Case).filter(
+            Case.subject_id.in_([s.id for s in subjects])).all()
+        referrals = db.session.query(Referral).filter(
+            Referral.case_id.in_([c.id for c in cases])).count()
+        db.session.remove()
+        return len(cases), referrals
+
+
+def test_an_offline_intake_and_referral_wait_encrypted_and_sync_once(context_for,
+                                                                      live_server):
+    context = context_for(TABLET)
+    page = context.new_page()
+    syncs = []
+    page.on("request", lambda request: syncs.append(request.url)
+            if request.url.endswith("/api/v1/sync") else None)
+    sign_in(page, "promoter")
+    set_offline_pin(page)
+    # the worker has kept the intake page and the directory
+    page.wait_for_function("""async () => Boolean(await caches.match("/intake")
+        && await caches.match("/api/v1/facilities?per_page=200&page=1"))""")
+
+    context.set_offline(True)
+    page.fill("#subject-given_name", NAME)
+    page.fill("#subject-family_name", "Offline")
+    page.check("input[name='consent.data_collection']", force=True)
+    page.check("input[name='consent.referral_sharing']", force=True)
+    page.check("input[name='needs'][value='injury']", force=True)
+    page.click("button.big")
+    page.wait_for_selector("#offline-saved:not([hidden])")
+    assert "1" in _waiting(page)
+    screenshot(page, "offline-saved-es-tablet")
+    page.locator("#offline-saved [data-options] button").first.click()
+    page.wait_for_function(
+        "() => document.querySelector('#offline [data-waiting]').textContent.includes('2')")
+
+    raw = page.evaluate(RAW_QUEUE)
+    assert len(raw["queue"]) == 2
+    stored = json.dumps(raw)
+    assert NAME not in stored and "Offline" not in stored and OFFLINE_PIN not in stored
+    assert all(set(item["sealed"]) == {"iv", "data"} for item in raw["queue"])
+
+    page.reload()  # still offline: the worker serves the kept page
+    page.wait_for_selector("#pin-unlock[open]")
+    page.fill("#pin-enter", "000000")
+    page.click("#pin-unlock button.primary")
+    page.wait_for_selector("#pin-unlock [data-pin-error]:not(:empty)")
+    assert "incorrecto" in page.inner_text("#pin-unlock [data-pin-error]")
+    page.fill("#pin-enter", OFFLINE_PIN)
+    page.click("#pin-unlock button.primary")
+    assert _server_counts(live_server.app) == (0, 0)
+    assert syncs == []
+
+    context.set_offline(False)
+    page.wait_for_function(
+        "() => document.querySelector('#offline [data-waiting]').textContent.includes('Nada')")
+    assert _server_counts(live_server.app) == (1, 1)
+    assert page.evaluate(RAW_QUEUE)["queue"] == []  # nothing left on the tablet
+    page.reload()
+    page.wait_for_selector("#offline:not([hidden])")
+    assert _server_counts(live_server.app) == (1, 1)
+    assert len(syncs) == 1
+    screenshot(page, "offline-synced-es-tablet")

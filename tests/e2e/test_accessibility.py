@@ -29,10 +29,10 @@ def test_promoter_pages(context_for, viewport):
     page.check("input[name='consent.data_collection']", force=True)
     page.check("input[name='consent.referral_sharing']", force=True)
     page.fill("#subject-age_estimate", "300")
-    page.click("button.big")
+    page.click("#save-intake")
     assert _violations(page) == [], "intake with errors"
     page.fill("#subject-age_estimate", "30")
-    page.click("button.big")
+    page.click("#save-intake")
     assert _violations(page) == [], "case"
 
 

@@ -32,9 +32,10 @@ def _waiting(page):
     return page.inner_text("#offline [data-waiting]")
 
 
-def _server_counts(app):
+def _server_counts(app, name=NAME):
+    """(cases, referrals) of the people with this given name, on the server."""
     with app.app_context():
-        subjects = [s for s in db.session.query(Subject) if s.given_name == NAME]
+        subjects = [s for s in db.session.query(Subject) if s.given_name == name]
         cases = db.session.query(Case).filter(
             Case.subject_id.in_([s.id for s in subjects])).all()
         referrals = db.session.query(Referral).filter(
@@ -62,7 +63,7 @@ def test_an_offline_intake_and_referral_wait_encrypted_and_sync_once(context_for
     page.check("input[name='consent.data_collection']", force=True)
     page.check("input[name='consent.referral_sharing']", force=True)
     page.check("input[name='needs'][value='injury']", force=True)
-    page.click("button.big")
+    page.click("#save-intake")
     page.wait_for_selector("#offline-saved:not([hidden])")
     assert "1" in _waiting(page)
     screenshot(page, "offline-saved-es-tablet")
@@ -97,3 +98,43 @@ def test_an_offline_intake_and_referral_wait_encrypted_and_sync_once(context_for
     assert _server_counts(live_server.app) == (1, 1)
     assert len(syncs) == 1
     screenshot(page, "offline-synced-es-tablet")
+
+
+def test_a_closed_tab_and_an_ended_session_lose_nothing(context_for, live_server):
+    context = context_for(TABLET)
+    page = context.new_page()
+    sign_in(page, "promoter")
+    set_offline_pin(page)
+    page.wait_for_function("""async () => Boolean(await caches.match("/intake")
+        && await caches.match("/api/v1/facilities?per_page=200&page=1"))""")
+    context.set_offline(True)
+    page.fill("#subject-given_name", "Yolanda")
+    page.check("input[name='consent.data_collection']", force=True)
+    page.click("#save-intake")
+    page.wait_for_selector("#offline-saved:not([hidden])")
+    page.close()
+
+    page = context.new_page()  # the tab closed and opened again, still offline
+    page.goto("/intake")
+    page.wait_for_selector("#pin-unlock[open]")
+    page.fill("#pin-enter", OFFLINE_PIN)
+    page.click("#pin-unlock button.primary")
+    page.wait_for_selector("#pin-unlock:not([open])", state="attached")
+    assert "1" in _waiting(page)
+
+    context.clear_cookies()  # the session ended while the tablet was away
+    context.set_offline(False)
+    page.wait_for_selector("#offline [data-needs-sign-in]:not([hidden])")
+    assert _server_counts(live_server.app, "Yolanda") == (0, 0)
+    screenshot(page, "offline-sign-in-again-es-tablet")
+
+    page.click("#offline [data-needs-sign-in] a")
+    page.fill("#username", "promotor.amatillo")
+    page.fill("#password", "e2e-password-long-enough")
+    page.click("button.primary")
+    page.wait_for_selector("#pin-unlock[open]")  # the PIN again, not a new one
+    page.fill("#pin-enter", OFFLINE_PIN)
+    page.click("#pin-unlock button.primary")
+    page.wait_for_function(
+        "() => document.querySelector('#offline [data-waiting]').textContent.includes('Nada')")
+    assert _server_counts(live_server.app, "Yolanda") == (1, 0)

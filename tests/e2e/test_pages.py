@@ -28,7 +28,7 @@ def test_intake_refer_accept_and_complete(context_for):
     set_offline_pin(promoter)
     _fill_intake(promoter)
     screenshot(promoter, "intake-es-tablet")
-    promoter.click("button.big")
+    promoter.click("#save-intake")
     pseudonym = promoter.inner_text("#pseudonym")
     assert re.fullmatch(r"[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z*~$=U]", pseudonym)
     screenshot(promoter, "case-es-tablet")
@@ -84,7 +84,7 @@ def test_a_missing_consent_is_shown_next_to_the_field(context_for):
     set_offline_pin(page)
     _fill_intake(page)
     page.uncheck("input[name='consent.data_collection']", force=True)
-    page.click("button.big")
+    page.click("#save-intake")
     error = page.locator("#consent-data_collection-error")
     assert "Sin consentimiento" in error.inner_text()
     assert page.input_value("#subject-given_name") == "Rosa"

@@ -230,9 +230,15 @@ async function directory() {
   const facilities = [];
   let fetchedAt = null;
   for (let page = 1; page < 50; page += 1) {
-    const response = await fetch(`/api/v1/facilities?per_page=200&page=${page}`,
-                                 { credentials: "same-origin" });
-    if (!response.ok) break;
+    const url = `/api/v1/facilities?per_page=200&page=${page}`;
+    let response;
+    try {
+      response = await fetch(url, { credentials: "same-origin" });
+    } catch (offline) {
+      // A page loaded before the worker took over is not served by it: read its cache.
+      response = window.caches && await caches.match(url);
+    }
+    if (!response || !response.ok) break;
     fetchedAt = fetchedAt || response.headers.get("Date");
     const body = await response.json();
     facilities.push(...body.items);

@@ -5,7 +5,9 @@ the page (kept in the session), else the browser's best match, else Spanish. Dat
 shown in the time zone of the user's facility (UTC for accounts without one).
 """
 
+from datetime import UTC, tzinfo
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask import request, session
 from flask_login import current_user
@@ -30,3 +32,12 @@ def select_timezone() -> str | None:
     if current_user and current_user.is_authenticated and current_user.facility is not None:
         return current_user.facility.timezone or None
     return None
+
+
+def facility_zone(user) -> tzinfo:
+    """The time zone of the user's facility, as a zoneinfo zone (UTC when unknown)."""
+    name = user.facility.timezone if user.facility is not None else None
+    try:
+        return ZoneInfo(name) if name else UTC
+    except (ZoneInfoNotFoundError, ValueError):
+        return UTC

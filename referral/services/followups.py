@@ -7,7 +7,7 @@ Every change of state is one UPDATE guarded by the current state, so two request
 job processes at once change each follow-up once.
 """
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, time, timedelta, tzinfo
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -237,3 +237,23 @@ def cancel(session: Session, actor: User, follow_up_id, *, reason=None, now: dat
     _record(session, "follow_up_cancelled", follow_up.id, follow_up.case_id, actor=actor,
             now=now, ip=ip, status="cancelled")
     return follow_up
+
+
+def worklist(session: Session, actor: User, *, now: datetime, zone: tzinfo,
+             ip=None) -> dict[str, list[FollowUp]]:
+    """The facility's open follow-ups due by the end of this week (in the facility's time
+    zone), as `overdue`, `today` and `week`; the rest come later."""
+    local = now.astimezone(zone)
+    end_of_today = datetime.combine(local.date() + timedelta(days=1), time(), tzinfo=zone)
+    end_of_week = end_of_today + timedelta(days=6 - local.weekday())
+    items, _total = list_follow_ups(session, actor, page=1, per_page=500, now=now, ip=ip,
+                                    due_before=end_of_week.astimezone(UTC))
+    groups: dict[str, list[FollowUp]] = {"overdue": [], "today": [], "week": []}
+    for item in items:
+        if item.status == "overdue" or item.due_at < now:
+            groups["overdue"].append(item)
+        elif item.due_at < end_of_today:
+            groups["today"].append(item)
+        else:
+            groups["week"].append(item)
+    return groups

@@ -93,3 +93,11 @@ def mark_read(session: Session, actor: User, notification_id, *, now: datetime,
                  object_id=notification.id, ip=ip, now=now,
                  detail={"kind": notification.kind})
     return with_options(session, [notification], now=now)[0]
+
+
+def unread_count(session: Session, actor: User) -> int:
+    """How many of the facility's notifications nobody has read (the bell's number)."""
+    if actor.role not in scope.CASE_ROLES or actor.facility_id is None:
+        return 0
+    return session.scalar(sa.select(sa.func.count()).select_from(Notification).where(
+        Notification.facility_id == actor.facility_id, Notification.read_at.is_(None)))

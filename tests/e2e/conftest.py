@@ -5,6 +5,7 @@ or a scratch PostgreSQL database when the suite runs on PostgreSQL), with the de
 directory and accounts. Screenshots land in tests/e2e/screenshots/ (not committed).
 """
 
+import logging
 import os
 import threading
 from datetime import UTC, datetime
@@ -76,6 +77,26 @@ def _database(tmp_path_factory):
     from contextlib import nullcontext
 
     return nullcontext(f"sqlite:///{tmp_path_factory.mktemp('e2e')}/e2e.sqlite3")
+
+
+class _Failures(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.ERROR)
+        self.records = []
+
+    def emit(self, record):
+        self.records.append(self.format(record))
+
+
+@pytest.fixture(autouse=True)
+def no_server_failures():
+    """A page that failed on the server fails its test, with the frames (never values)."""
+    catcher = _Failures()
+    logger = logging.getLogger("referral")
+    logger.addHandler(catcher)
+    yield
+    logger.removeHandler(catcher)
+    assert not catcher.records, "\n".join(catcher.records)
 
 
 @pytest.fixture

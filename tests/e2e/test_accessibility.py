@@ -3,7 +3,7 @@
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 
-from tests.e2e.conftest import PHONE, TABLET, set_offline_pin, sign_in
+from tests.e2e.conftest import PHONE, TABLET, screenshot, set_offline_pin, sign_in
 
 pytestmark = pytest.mark.slow
 BLOCKING = {"serious", "critical"}
@@ -40,5 +40,9 @@ def test_staff_pages(context_for):
     page = context_for(TABLET).new_page()
     sign_in(page, "staff")
     assert _violations(page) == [], "inbox"
+    for path in ("/follow-ups", "/notifications"):
+        page.goto(path)
+        assert _violations(page) == [], path
+        screenshot(page, f"staff{path.replace('/', '-')}-es-tablet")
     page.goto("/nothing-here")
     assert _violations(page) == [], "not found"

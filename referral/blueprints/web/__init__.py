@@ -46,7 +46,19 @@ def _page_helpers():
         "language_choices": labels.language_choices,
         "format_datetime": format_datetime,
         "new_uuid": lambda: str(uuid.uuid4()),
+        "unread_notifications": _unread_notifications,
     }
+
+
+def _unread_notifications() -> int:
+    from flask_login import current_user
+
+    from referral.extensions import db
+    from referral.services import notifications
+
+    if not current_user.is_authenticated:
+        return 0
+    return notifications.unread_count(db.session, current_user)
 
 
 bp.add_app_template_filter(labels.language_name, "language_name")
@@ -81,4 +93,10 @@ def _security_headers(response):
     return response
 
 
-from referral.blueprints.web import inbox, intake, offline, pages  # noqa: E402,F401  (routes)
+from referral.blueprints.web import (  # noqa: E402,F401  (the routes)
+    inbox,
+    intake,
+    offline,
+    pages,
+    worklist,
+)

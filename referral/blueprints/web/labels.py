@@ -58,6 +58,19 @@ CODES = {
     "service_unavailable": _l("Service not available"),
     "unsafe_for_person": _l("Not safe for the person"), "other": _l("Other"),
     "attended": _l("Attended"), "treated": _l("Treated"), "admitted": _l("Admitted"),
+    # follow-ups
+    "referral_attendance": _l("Did they reach the referral?"), "safety_check": _l("Safety check"),
+    "clinical_review": _l("Clinical review"), "contact": _l("Contact"),
+    "reached": _l("Reached"), "not_reached": _l("Could not reach them"),
+    "missed": _l("Missed"), "scheduled": _l("Scheduled"), "overdue": _l("Overdue"),
+    "done": _l("Done"),
+    # notifications
+    "referral_received": _l("New referral to answer"),
+    "referral_declined": _l("A referral you sent was declined"),
+    "referral_expired": _l("A referral you sent got no answer in time"),
+    "referral_cancelled": _l("A referral to you was cancelled"),
+    "referral_completed": _l("A referral you sent was completed"),
+    "follow_up_overdue": _l("A follow-up is overdue"),
     # facility kinds
     "border_post": _l("Border post"), "clinic": _l("Clinic"), "hospital": _l("Hospital"),
     "mobile_unit": _l("Mobile unit"), "ngo_office": _l("NGO office"),

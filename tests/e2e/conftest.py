@@ -8,7 +8,7 @@ directory and accounts. Screenshots land in tests/e2e/screenshots/ (not committe
 import logging
 import os
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import NamedTuple
 
@@ -17,13 +17,15 @@ from werkzeug.serving import make_server
 
 from referral import create_app
 from referral.extensions import db
-from referral.services import auth, demo
+from referral.services import auth, demo, stats
 from tests.conftest import TEST_DATABASE_URL, scratch_database, test_config
 
 CHROMIUM = os.environ.get("REFERRAL_CHROMIUM", "/usr/bin/chromium")
 SCREENSHOTS = Path(__file__).parent / "screenshots"
 PASSWORD = "e2e-password-long-enough"
 OFFLINE_PIN = "246810"
+HISTORY_POSTS = ("BP-SV-EL-AMATILLO", "BP-GT-TECUN-UMAN")
+HISTORY_CASES = 60  # a month, at the two posts
 TABLET = {"width": 800, "height": 1280}
 PHONE = {"width": 360, "height": 740}
 USERS = {"promoter": "promotor.amatillo", "staff": "clinica.santarosa", "manager": "gerente"}
@@ -62,6 +64,10 @@ def live_server(chromium, tmp_path_factory, keyring_path):
                 auth.create_user(db.session, spec.username, PASSWORD, spec.role,
                                  spec.facility_code)
             db.session.commit()
+            _history(datetime.now(UTC))
+            stats.release_all(db.session, now=datetime.now(UTC), k=5, kinds=("month",),
+                              between=db.session.commit)
+            db.session.commit()
         server = make_server("127.0.0.1", 0, app, threaded=True)
         thread = threading.Thread(target=server.serve_forever, daemon=True)
         thread.start()
@@ -69,6 +75,34 @@ def live_server(chromium, tmp_path_factory, keyring_path):
         server.shutdown()
         with app.app_context():
             db.engine.dispose()
+
+
+def _history(now):
+    """Two finished months of cases at two posts, some referred, for the managers' charts."""
+    import random
+
+    from referral.models import Facility
+    from tests.factories import CaseFactory, ReferralFactory
+
+    rng = random.Random(6)
+    posts = db.session.query(Facility).filter(Facility.code.in_(HISTORY_POSTS)).all()
+    clinic = db.session.query(Facility).filter_by(code="CL-SV-SANTA-ROSA-DE-LIMA").one()
+    this_month = now.replace(day=1, hour=9, minute=0, second=0, microsecond=0)
+    for back in (1, 2):
+        start = (this_month - timedelta(days=28 * back)).replace(day=1)
+        for index in range(HISTORY_CASES):
+            at = start + timedelta(days=index % 27, hours=index % 7)
+            case = CaseFactory(facility=rng.choice(posts), created_at=at,
+                               needs=[rng.choice(["injury", "acute_illness", "shelter"])])
+            if index % 3 == 0:
+                status = rng.choice(["completed", "completed", "declined"])
+                ReferralFactory(case=case, to_facility=clinic, created_at=at,
+                                services=["primary_care"], status=status,
+                                responded_at=at + timedelta(hours=2),
+                                completed_at=at + timedelta(hours=30)
+                                if status == "completed" else None,
+                                closed_at=at + timedelta(hours=30))
+    db.session.commit()
 
 
 def _database(tmp_path_factory):

@@ -46,3 +46,9 @@ def test_staff_pages(context_for):
         screenshot(page, f"staff{path.replace('/', '-')}-es-tablet")
     page.goto("/nothing-here")
     assert _violations(page) == [], "not found"
+
+
+def test_manager_pages(context_for):
+    page = context_for(TABLET).new_page()
+    sign_in(page, "manager")
+    assert _violations(page) == [], "dashboard"

@@ -1,6 +1,7 @@
 """Offline intake: made with no connection, kept encrypted, sent once when it returns."""
 
 import json
+import secrets
 
 import pytest
 
@@ -9,7 +10,8 @@ from referral.models import Case, Referral, Subject
 from tests.e2e.conftest import OFFLINE_PIN, TABLET, screenshot, set_offline_pin, sign_in
 
 pytestmark = pytest.mark.slow
-NAME = "Xiomara"
+NAME = f"Xiomara{secrets.token_hex(3)}"  # no synthetic person has it
+OTHER_NAME = f"Yolanda{secrets.token_hex(3)}"
 
 RAW_QUEUE = """async () => {
   const db = await new Promise((ok, fail) => {
@@ -74,7 +76,7 @@ def test_an_offline_intake_and_referral_wait_encrypted_and_sync_once(context_for
     raw = page.evaluate(RAW_QUEUE)
     assert len(raw["queue"]) == 2
     stored = json.dumps(raw)
-    assert NAME not in stored and "Offline" not in stored and OFFLINE_PIN not in stored
+    assert "Xiomara" not in stored and "Offline" not in stored and OFFLINE_PIN not in stored
     assert all(set(item["sealed"]) == {"iv", "data"} for item in raw["queue"])
 
     page.reload()  # still offline: the worker serves the kept page
@@ -108,7 +110,7 @@ def test_a_closed_tab_and_an_ended_session_lose_nothing(context_for, live_server
     page.wait_for_function("""async () => Boolean(await caches.match("/intake")
         && await caches.match("/api/v1/facilities?per_page=200&page=1"))""")
     context.set_offline(True)
-    page.fill("#subject-given_name", "Yolanda")
+    page.fill("#subject-given_name", OTHER_NAME)
     page.check("input[name='consent.data_collection']", force=True)
     page.click("#save-intake")
     page.wait_for_selector("#offline-saved:not([hidden])")
@@ -125,7 +127,7 @@ def test_a_closed_tab_and_an_ended_session_lose_nothing(context_for, live_server
     context.clear_cookies()  # the session ended while the tablet was away
     context.set_offline(False)
     page.wait_for_selector("#offline [data-needs-sign-in]:not([hidden])")
-    assert _server_counts(live_server.app, "Yolanda") == (0, 0)
+    assert _server_counts(live_server.app, OTHER_NAME) == (0, 0)
     screenshot(page, "offline-sign-in-again-es-tablet")
 
     page.click("#offline [data-needs-sign-in] a")
@@ -137,4 +139,4 @@ def test_a_closed_tab_and_an_ended_session_lose_nothing(context_for, live_server
     page.click("#pin-unlock button.primary")
     page.wait_for_function(
         "() => document.querySelector('#offline [data-waiting]').textContent.includes('Nada')")
-    assert _server_counts(live_server.app, "Yolanda") == (1, 0)
+    assert _server_counts(live_server.app, OTHER_NAME) == (1, 0)

@@ -67,7 +67,7 @@ def test_the_french_intake_page_fits_a_phone(context_for):
     set_offline_pin(page)
     page.click("button[lang='fr']")
     page.wait_for_load_state()
-    assert page.inner_text("h1") == "Nouvel accueil"
+    assert page.inner_text("h1") == "Nouvel accueil", (page.title(), page.url)
     assert page.get_attribute("html", "lang") == "fr"
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= PHONE["width"], f"the page scrolls sideways: {width}px"
@@ -88,3 +88,20 @@ def test_a_missing_consent_is_shown_next_to_the_field(context_for):
     error = page.locator("#consent-data_collection-error")
     assert "Sin consentimiento" in error.inner_text()
     assert page.input_value("#subject-given_name") == "Rosa"
+
+
+def test_the_manager_dashboard_draws_its_charts(context_for):
+    page = context_for(TABLET).new_page()
+    sign_in(page, "manager")
+    assert page.url.endswith("/dashboard")
+    charts = page.locator("section.chart img")
+    assert charts.count() == 3
+    for index in range(3):
+        assert charts.nth(index).evaluate("image => image.complete && image.naturalWidth > 0")
+    screenshot(page, "dashboard-es-tablet")
+    with page.expect_download() as download:
+        page.locator("a", has_text="Descargar CSV").first.click()
+    assert download.value.suggested_filename.endswith(".csv")
+    page.set_viewport_size(PHONE)
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    screenshot(page, "dashboard-es-phone")

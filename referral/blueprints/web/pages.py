@@ -16,8 +16,8 @@ from referral.i18n import LANGUAGES
 from referral.schemas.common import now
 from referral.services import auth
 
-HOME = {"promoter": "web.intake", "facility_staff": "web.inbox", "manager": "web.home",
-        "admin": "web.home"}
+HOME = {"promoter": "web.intake", "facility_staff": "web.inbox", "manager": "web.dashboard",
+        "admin": "web.dashboard"}
 
 
 def signed_in(*roles):

@@ -28,7 +28,8 @@ HISTORY_POSTS = ("BP-SV-EL-AMATILLO", "BP-GT-TECUN-UMAN")
 HISTORY_CASES = 60  # a month, at the two posts
 TABLET = {"width": 800, "height": 1280}
 PHONE = {"width": 360, "height": 740}
-USERS = {"promoter": "promotor.amatillo", "staff": "clinica.santarosa", "manager": "gerente"}
+USERS = {"promoter": "promotor.amatillo", "staff": "clinica.santarosa", "manager": "gerente",
+         "admin": "admin"}
 
 
 class Server(NamedTuple):

@@ -52,3 +52,17 @@ def test_manager_pages(context_for):
     page = context_for(TABLET).new_page()
     sign_in(page, "manager")
     assert _violations(page) == [], "dashboard"
+
+
+def test_admin_pages(context_for):
+    page = context_for(TABLET).new_page()
+    sign_in(page, "admin")
+    for path in ("/admin/users", "/admin/facilities", "/admin/keys", "/admin/audit"):
+        page.goto(path)
+        assert _violations(page) == [], path
+        screenshot(page, f"admin{path.replace('/admin/', '-')}-es-tablet")
+    page.click("text=Verificar la cadena ahora")
+    assert "intacta" in page.inner_text("#verdict")
+    page.goto("/admin/facilities")
+    page.locator("table a").first.click()
+    assert _violations(page) == [], "a facility"

@@ -94,6 +94,7 @@ def _security_headers(response):
 
 
 from referral.blueprints.web import (  # noqa: E402,F401  (the routes)
+    admin,
     dashboard,
     inbox,
     intake,

@@ -71,6 +71,9 @@ CODES = {
     "referral_cancelled": _l("A referral to you was cancelled"),
     "referral_completed": _l("A referral you sent was completed"),
     "follow_up_overdue": _l("A follow-up is overdue"),
+    # roles
+    "promoter": _l("Health promoter"), "facility_staff": _l("Facility staff"),
+    "manager": _l("Program manager"), "admin": _l("Administrator"),
     # facility kinds
     "border_post": _l("Border post"), "clinic": _l("Clinic"), "hospital": _l("Hospital"),
     "mobile_unit": _l("Mobile unit"), "ngo_office": _l("NGO office"),

@@ -31,4 +31,12 @@ SHOWN_ON_PAGES = (
     _l("the case is closed: reopen it to refer the person"),
     _l("the person's record was erased"),
     _l("this case already has a live referral to this facility"),
+    _l("Already taken."),
+    _l("Must be 1 to 80 characters."),
+    _l("Required for this role."),
+    _l("No facility with this code."),
+    _l("Not a valid number."),
+    _l("Must be greater than or equal to -90 and less than or equal to 90."),
+    _l("Must be greater than or equal to -180 and less than or equal to 180."),
+    _l("an admin cannot deactivate their own account"),
 )

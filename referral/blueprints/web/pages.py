@@ -52,12 +52,6 @@ def root():
     return redirect(url_for(HOME[current_user.role]))
 
 
-@bp.get("/home")
-@signed_in()
-def home():
-    return render_template("web/home.html")
-
-
 @bp.route("/login", methods=["GET", "POST"])
 def login():
     target = _local_target(request.values.get("next"))

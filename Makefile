@@ -27,7 +27,7 @@ bench: $(STAMP)
 
 # After changing a page's words: gather them, merge into es and fr, fill in, then compile.
 translations: $(STAMP)
-	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext --no-location --sort-output \
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -k reason -k reason_n:1,2 --no-location --sort-output \
 		--project referral --copyright-holder referral -o referral/translations/messages.pot referral
 	$(BIN)/pybabel update -i referral/translations/messages.pot -d referral/translations \
 		--no-fuzzy-matching

@@ -45,7 +45,7 @@ from sqlalchemy.orm import Session
 from referral.errors import Invalid
 from referral.models import Case, Facility, FacilityService, Referral, User
 from referral.models.codes import SERVICES
-from referral.services import audit, intake
+from referral.services import audit, intake, reasons
 
 MINOR_AGE_BANDS = ("0-4", "5-11", "12-17")
 LANGUAGE_CODE = re.compile(r"^[a-z]{2,3}$")
@@ -57,17 +57,6 @@ ROUTE_KM = 200.0  # progress worth a full direction term
 AHEAD_KM = 25.0  # progress below this is "level", not ahead or behind
 CONFIDENTIAL_STEP_KM = 50.0
 FRESH_HALF_LIFE_H = 72.0
-STALE_AFTER_H = 7 * 24
-LANGUAGES = {
-    "es": "Spanish", "en": "English", "fr": "French", "pt": "Portuguese", "ht": "Haitian Creole",
-    "quc": "K'iche'", "mam": "Mam", "kek": "Q'eqchi'", "cak": "Kaqchikel", "tzj": "Tz'utujil",
-    "kjb": "Q'anjob'al", "ixl": "Ixil", "acr": "Achi", "poh": "Poqomchi'", "jac": "Popti'",
-    "cab": "Garifuna", "miq": "Miskito", "gym": "Ngäbere", "cuk": "Guna", "tzo": "Tzotzil",
-    "tzh": "Tzeltal", "nah": "Nahuatl", "ar": "Arabic", "wo": "Wolof", "hi": "Hindi",
-    "ne": "Nepali", "bn": "Bengali", "zh": "Chinese", "ru": "Russian", "ti": "Tigrinya",
-}
-
-
 @dataclass(frozen=True)
 class Weights:
     distance: float
@@ -274,88 +263,34 @@ class _Context:
     def reasons(self, facility: Facility) -> list[str]:
         """Why this facility ranked where it did, in plain English for staff."""
         case = self.case
-        found = [f"offers {code}" for code in self.services]
+        found = [reasons.offers(code) for code in self.services]
         if is_gbv_survivor(case) and "gbv_care" not in self.services \
                 and "gbv_care" in facility.services:
-            found.append("offers gbv_care")
+            found.append(reasons.offers("gbv_care"))
         if facility.accepts_trafficking_survivors and (
                 is_trafficking_survivor(case) or is_gbv_survivor(case)):
-            found.append("accepts trafficking survivors")
+            found.append(reasons.FIXED["accepts trafficking survivors"]())
         if is_minor(case):
-            found.append("accepts minors")
+            found.append(reasons.FIXED["accepts minors"]())
         if facility.accepts_women_only:
-            found.append("women only")
-        found.append(self._where(facility))
-        found.append(_capacity_reason(facility, self.now))
+            found.append(reasons.FIXED["women only"]())
+        found.append(reasons.distance(None if facility.confidential
+                                      else self.place(facility)[0], facility.confidential))
+        found.append(reasons.capacity(facility.capacity_available,
+                                      facility.capacity_updated_at, self.now))
         if self.languages:
-            found.append(_language_reason(self.languages, facility.languages or []))
+            found.append(reasons.languages(self.languages, facility.languages or []))
         if not facility.confidential:
             found.extend(self._direction(facility))
         if case.urgency == "emergency":
-            found.append(_emergency_reason(facility.capacity_available))
+            found.append(reasons.emergency(facility.capacity_available))
         return found
-
-    def _where(self, facility: Facility) -> str:
-        if facility.confidential:
-            return "location confidential"
-        km = self.place(facility)[0]
-        if km is None:
-            return "distance unknown"
-        return f"{km:.1f} km away" if km < 10 else f"{round(km)} km away"
 
     def _direction(self, facility: Facility) -> list[str]:
         ahead = self.place(facility)[1]
-        route = ROUTES.get(self.direction)
-        if ahead is None or route is None or abs(ahead) < AHEAD_KM:
+        if ahead is None or self.direction not in reasons.ROUTES or abs(ahead) < AHEAD_KM:
             return []
-        return [f"ahead on {route}" if ahead > 0 else f"back along {route}"]
-
-
-ROUTES = {"northbound": "the northbound route", "southbound": "the southbound route",
-          "returning": "the way back south"}
-
-
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}" + ("" if count == 1 else "s")
-
-
-def _ago(hours: float) -> str:
-    if hours < 1:
-        return "less than an hour ago"
-    if hours < 48:
-        return _plural(int(hours), "hour") + " ago"
-    return _plural(int(hours // 24), "day") + " ago"
-
-
-def _capacity_reason(facility: Facility, now: datetime) -> str:
-    free = facility.capacity_available
-    if free is None:
-        return "capacity not reported"
-    figure = "full" if free == 0 else _plural(free, "place") + " free"
-    if facility.capacity_updated_at is None:
-        return f"{figure} (figure not dated)"
-    hours = max(0.0, (now - facility.capacity_updated_at).total_seconds() / 3600)
-    stale = ", may be out of date" if hours > STALE_AFTER_H else ""
-    return f"{figure} (figure updated {_ago(hours)}{stale})"
-
-
-def language_name(code: str) -> str:
-    """`K'iche' (quc)` for the codes common in the region, the bare code otherwise."""
-    name = LANGUAGES.get(code)
-    return f"{name} ({code})" if name else code
-
-
-def _language_reason(spoken: list[str], offered: list[str]) -> str:
-    shared = [code for code in dict.fromkeys(spoken) if code in offered]
-    if not shared:
-        return "no shared language: plan an interpreter"
-    return "speaks " + ", ".join(language_name(code) for code in shared)
-
-
-def _emergency_reason(free: int | None) -> str:
-    if free is None:
-        return "emergency: capacity not reported, call ahead"
-    return "emergency: nearest with capacity first" if free > 0 else "emergency: full"
+        return [reasons.direction(self.direction, ahead > 0)]
 
 
 # Only what scoring reads (languages are counted in SQL), so thousands of candidates stay cheap.

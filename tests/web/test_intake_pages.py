@@ -94,7 +94,8 @@ def test_the_case_page_ranks_options_and_one_tap_refers(signed_in):
     web = signed_in(user)
     location = _intake(web).headers["Location"]
     page = web.get(location).get_data(as_text=True)
-    assert "Clínica Las Flores" in page and "offers gbv_care" in page
+    assert "Clínica Las Flores" in page and "ofrece Atención a VBG" in page
+    assert "offers gbv_care" not in page  # the reasons in the page's language
     case = db.session.query(Case).one()
     action = f"/cases/{case.id}/refer"
     assert action in page

@@ -24,7 +24,8 @@ def _catalog(language):
 def test_the_template_holds_every_word_the_pages_use(tmp_path):
     fresh = tmp_path / "messages.pot"
     subprocess.run([sys.executable, "-m", "babel.messages.frontend", "extract",
-                    "-F", "babel.cfg", "-k", "_l", "-k", "lazy_gettext", "-o", str(fresh),
+                    "-F", "babel.cfg", "-k", "_l", "-k", "lazy_gettext", "-k", "reason",
+                    "-k", "reason_n:1,2", "-o", str(fresh),
                     "referral"], cwd=ROOT, check=True, capture_output=True)
     with open(fresh, "rb") as handle:
         used = {message.id for message in read_po(handle) if message.id}

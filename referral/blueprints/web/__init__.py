@@ -41,6 +41,7 @@ def _page_helpers():
         "languages": LANGUAGES,
         "current_locale": lambda: str(get_locale() or "es"),
         "label": labels.label,
+        "say": labels.say,
         "country_name": labels.country_name,
         "nationality_choices": labels.nationality_choices,
         "language_choices": labels.language_choices,

@@ -5,10 +5,11 @@ translation catalogue. Country and language names come from CLDR (Babel), so a n
 nationality needs no catalogue entry.
 """
 
-from flask_babel import get_locale
+from flask_babel import get_locale, get_translations
 from flask_babel import lazy_gettext as _l
 
-from referral.services.routing import LANGUAGES as LANGUAGE_NAMES
+from referral.services.reasons import LANGUAGES as LANGUAGE_NAMES
+from referral.services.reasons import Reason
 
 # The nationalities seen most at these border posts, offered first.
 COMMON_NATIONALITIES = ("HN", "GT", "SV", "NI", "MX", "VE", "HT", "CU", "CO", "EC", "CR", "PA",
@@ -85,6 +86,18 @@ def label(code: str | None) -> str:
     if code is None:
         return ""
     return str(CODES.get(code, code))
+
+
+def say(text) -> str:
+    """A routing reason in the page's language (any other text as it is)."""
+    if not isinstance(text, Reason):
+        return text
+    values = {name: label(value) if name == "service" else say(value)
+              for name, value in text.values.items()}
+    translations = get_translations()
+    template = (translations.ngettext(text.template, text.plural, text.count)
+                if text.plural is not None else translations.gettext(text.template))
+    return template.format(count=text.count, **values)
 
 
 def country_name(code: str | None) -> str:

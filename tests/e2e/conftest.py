@@ -139,15 +139,24 @@ def context_for(chromium, live_server):
     """A new browser context (its own cookies and storage) at a viewport size."""
     made = []
 
+    refused = []
+
+    def watch(page):
+        # A script, style or image the Content-Security-Policy blocked: a broken page.
+        page.on("console", lambda message: refused.append(message.text)
+                if "Content Security Policy" in message.text else None)
+
     def make(viewport=TABLET, **options):
         context = chromium.new_context(viewport=viewport, base_url=live_server.url, **options)
         context.set_default_timeout(10_000)
+        context.on("page", watch)
         made.append(context)
         return context
 
     yield make
     for context in made:
         context.close()
+    assert not refused, refused
 
 
 def sign_in(page, who: str):

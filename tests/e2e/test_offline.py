@@ -67,7 +67,8 @@ def test_an_offline_intake_and_referral_wait_encrypted_and_sync_once(context_for
     page.check("input[name='needs'][value='injury']", force=True)
     page.click("#save-intake")
     page.wait_for_selector("#offline-saved:not([hidden])")
-    assert "1" in _waiting(page)
+    page.wait_for_function(
+        "() => document.querySelector('#offline [data-waiting]').textContent.includes('1')")
     screenshot(page, "offline-saved-es-tablet")
     page.locator("#offline-saved [data-options] button").first.click()
     page.wait_for_function(

@@ -9,7 +9,7 @@ from tests.e2e.conftest import PHONE, TABLET, screenshot, set_offline_pin, sign_
 pytestmark = pytest.mark.slow
 
 
-def _fill_intake(page, given_name="Rosa"):
+def _fill_intake(page, given_name="Xochitl"):
     page.goto("/intake")
     page.check("input[name='consent.data_collection']", force=True)
     page.check("input[name='consent.referral_sharing']", force=True)
@@ -40,6 +40,14 @@ def test_intake_refer_accept_and_complete(context_for):
     assert code.startswith("R-")
     slip = promoter.locator("a", has_text="Imprimir hoja")
     assert slip.count() == 1
+    with promoter.context.expect_page() as opened:
+        slip.click()
+    printed = opened.value
+    printed.wait_for_load_state()
+    assert printed.locator("svg.qr").count() == 1 and code in printed.inner_text("body")
+    assert "Xochitl" not in printed.inner_text("body")  # no name on the slip
+    screenshot(printed, "slip-tablet")
+    printed.close()
 
     staff_context = context_for(TABLET)  # a second browser: the clinic's desk
     staff = staff_context.new_page()
@@ -49,7 +57,7 @@ def test_intake_refer_accept_and_complete(context_for):
     staff.fill("#code", code.lower())
     staff.click("form.find button.primary")
     assert pseudonym in staff.inner_text("main")
-    assert "Rosa" not in staff.inner_text("main")  # shared at the minimum level
+    assert "Xochitl" not in staff.inner_text("main")  # shared at the minimum level
     screenshot(staff, "referral-es-tablet")
     staff.click("text=Aceptar")
     assert "Aceptada" in staff.inner_text(".flash")
@@ -59,6 +67,13 @@ def test_intake_refer_accept_and_complete(context_for):
 
     promoter.reload()
     assert "Completada" in promoter.inner_text(".referral-row")
+    for page in (promoter, staff):  # the case and the referral fit a phone too
+        page.set_viewport_size(PHONE)
+        assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    screenshot(promoter, "case-es-phone")
+    staff.goto("/inbox")
+    assert staff.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    screenshot(staff, "inbox-es-phone")
 
 
 def test_the_french_intake_page_fits_a_phone(context_for):
@@ -87,7 +102,7 @@ def test_a_missing_consent_is_shown_next_to_the_field(context_for):
     page.click("#save-intake")
     error = page.locator("#consent-data_collection-error")
     assert "Sin consentimiento" in error.inner_text()
-    assert page.input_value("#subject-given_name") == "Rosa"
+    assert page.input_value("#subject-given_name") == "Xochitl"
 
 
 def test_the_manager_dashboard_draws_its_charts(context_for):

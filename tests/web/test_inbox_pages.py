@@ -97,3 +97,13 @@ def test_answering_twice_says_it_changed_meanwhile(app, signed_in):
 
 def test_promoters_have_no_inbox(signed_in):
     assert signed_in(UserFactory()).get("/inbox").status_code == 403
+
+
+def test_times_are_shown_in_the_facility_s_time_zone(signed_in):
+    from datetime import UTC, datetime
+
+    clinic = FacilityFactory(timezone="America/El_Salvador")  # UTC-6, no summer time
+    staff = UserFactory(staff=True, facility=clinic)
+    ReferralFactory(to_facility=clinic, created_at=datetime(2026, 11, 22, 14, 3, tzinfo=UTC))
+    html = signed_in(staff).get("/inbox").get_data(as_text=True)
+    assert "22/11/26, 8:03" in html and "14:03" not in html

@@ -11,7 +11,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from referral.blueprints.web import bp
-from referral.blueprints.web.forms import body_from, load
+from referral.blueprints.web.forms import body_from, flash_errors, load
 from referral.blueprints.web.pages import signed_in
 from referral.errors import Conflict, Invalid
 from referral.extensions import db
@@ -24,12 +24,6 @@ from referral.services import audit, crypto, directory, keys, users
 
 ADMIN = ("admin",)
 NULLABLE = ("admin_area", "address", "timezone", "capacity_total", "latitude", "longitude")
-
-
-def _flash_errors(exc) -> None:
-    for messages in (getattr(exc, "fields", None) or {"_body": [exc.message]}).values():
-        for text in messages:
-            flash(_(text), "error")
 
 
 def _facilities():
@@ -155,7 +149,7 @@ def admin_set_capacity(facility_id):
                                ip=request.remote_addr)
     except Invalid as exc:
         db.session.rollback()
-        _flash_errors(exc)
+        flash_errors(exc)
     else:
         db.session.commit()
         flash(_("Capacity saved."))

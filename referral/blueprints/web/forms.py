@@ -4,6 +4,8 @@ A form field is named by its path in the JSON body (`subject.given_name`), so an
 that the schema reports on `subject.birth_date` is shown next to that very field.
 """
 
+from flask import flash
+from flask_babel import gettext as _
 from marshmallow import ValidationError
 
 from referral.errors import flatten_messages
@@ -41,6 +43,13 @@ def load(schema, body: dict) -> tuple[dict | None, dict]:
         return schema.load(body), {}
     except ValidationError as exc:
         return None, flatten_messages(exc.messages)
+
+
+def flash_errors(error) -> None:
+    """A domain error's messages, each in the page's language, for the next page."""
+    for messages in (getattr(error, "fields", None) or {"_body": [error.message]}).values():
+        for text in messages:
+            flash(_(text), "error")
 
 
 INTAKE = {

@@ -5,7 +5,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from referral.blueprints.web import bp
-from referral.blueprints.web.forms import body_from, load
+from referral.blueprints.web.forms import body_from, flash_errors, load
 from referral.blueprints.web.pages import signed_in
 from referral.errors import Conflict, Invalid, NotFound
 from referral.extensions import db
@@ -66,9 +66,7 @@ def _answer(referral_id, action, message):
         action()
     except Invalid as exc:
         db.session.rollback()
-        for messages in (exc.fields or {"_body": [exc.message]}).values():
-            for text in messages:
-                flash(_(text), "error")
+        flash_errors(exc)
         return redirect(url_for("web.referral", referral_id=referral_id))
     except Conflict:
         db.session.rollback()

@@ -8,7 +8,13 @@ from flask_login import current_user
 from werkzeug.datastructures import MultiDict
 
 from referral.blueprints.web import bp
-from referral.blueprints.web.forms import INTAKE, intake_body, load, referral_body
+from referral.blueprints.web.forms import (
+    INTAKE,
+    flash_errors,
+    intake_body,
+    load,
+    referral_body,
+)
 from referral.blueprints.web.pages import signed_in
 from referral.errors import Conflict, Invalid
 from referral.extensions import db
@@ -105,9 +111,7 @@ def refer(case_id):
                                               ip=request.remote_addr)
     except (Invalid, Conflict) as exc:
         db.session.rollback()
-        for messages in (exc.fields or {"_body": [exc.message]}).values():
-            for message in messages:
-                flash(_(message), "error")
+        flash_errors(exc)
         return redirect(url_for("web.case", case_id=case_id,
                                 service=request.form.getlist("services")))
     db.session.commit()

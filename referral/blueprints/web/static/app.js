@@ -37,6 +37,14 @@ function setUpScanner(form) {
 
 document.querySelectorAll("[data-slip-finder]").forEach(setUpScanner);
 
+// Signing out forgets the kept copy of the intake page (it names the account). What waits
+// to be sent stays, encrypted, for the next sign-in.
+document.querySelectorAll("form[action$='/logout']").forEach((form) => {
+  form.addEventListener("submit", () => {
+    if (window.caches) caches.delete("pages");
+  });
+});
+
 // The service worker keeps the intake page, its scripts and the directory for offline use.
 if ("serviceWorker" in navigator) {
   navigator.serviceWorker.register("/sw.js", { scope: "/" }).catch(() => {});

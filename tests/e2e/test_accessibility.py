@@ -40,6 +40,9 @@ def test_staff_pages(context_for):
     page = context_for(TABLET).new_page()
     sign_in(page, "staff")
     assert _violations(page) == [], "inbox"
+    page.locator("ul.inbox a").first.click()
+    page.wait_for_load_state()
+    assert _violations(page) == [], "a referral"
     for path in ("/follow-ups", "/notifications"):
         page.goto(path)
         assert _violations(page) == [], path

@@ -3,7 +3,7 @@
 from referral.extensions import db
 from referral.models import AuditEvent, User
 from tests.factories import DEFAULT_PASSWORD, UserFactory
-from tests.web.conftest import Browser
+from tests.web.conftest import TOKEN, Browser
 
 
 def test_the_sign_in_page_is_spanish_by_default_and_allows_no_inline_script(browser):
@@ -154,3 +154,25 @@ def test_a_failing_page_says_nothing_of_the_failure(app, signed_in, monkeypatch)
     assert response.status_code == 500 and response.mimetype == "text/html"
     html = response.get_data(as_text=True)
     assert "Algo salió mal" in html and "Rosa" not in html
+
+
+def test_outside_tests_and_the_demo_the_session_cookie_is_secure(app, keyring_path):
+    from referral import create_app
+    from tests.conftest import test_config
+
+    served = create_app(test_config("sqlite://", keyring_path, TESTING=False))
+    with served.app_context():
+        db.create_all()
+        user = UserFactory()
+        db.session.commit()
+        client = served.test_client()
+        token = TOKEN.search(client.get("/login", base_url="https://referral.example")
+                             .get_data(as_text=True)).group(1)
+        response = client.post("/login", base_url="https://referral.example",
+                               headers={"Referer": "https://referral.example/login"},
+                               data={"csrf_token": token, "username": user.username,
+                                     "password": DEFAULT_PASSWORD})
+        cookie = response.headers["Set-Cookie"]
+        assert response.status_code == 302
+        assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
+        db.session.remove()

@@ -87,7 +87,9 @@ def case(case_id):
     chosen = [code for code in request.args.getlist("service") if code in SERVICES] \
         or suggested[:1]
     options = []
-    if own and found.consent.referral_sharing and found.subject.erased_at is None:
+    consent = found.consent
+    if own and consent.referral_sharing and consent.withdrawn_at is None \
+            and found.subject.erased_at is None:
         options = routing.options_for(db.session, current_user, found.id, chosen, now=now(),
                                       ip=request.remote_addr)
     sent, _total = referrals.list_referrals(db.session, current_user, direction="outgoing",

@@ -107,3 +107,17 @@ def test_times_are_shown_in_the_facility_s_time_zone(signed_in):
     ReferralFactory(to_facility=clinic, created_at=datetime(2026, 11, 22, 14, 3, tzinfo=UTC))
     html = signed_in(staff).get("/inbox").get_data(as_text=True)
     assert "22/11/26, 8:03" in html and "14:03" not in html
+
+
+def test_staff_report_their_free_places_from_the_inbox(signed_in):
+    from referral.models import Facility
+
+    clinic, staff = _staff_and_referrals()
+    web = signed_in(staff)
+    web.get("/inbox")
+    web.post("/inbox/capacity", {"capacity_available": "3"})
+    saved = db.session.get(Facility, clinic.id)
+    assert saved.capacity_available == 3 and saved.capacity_updated_at is not None
+    web.post("/inbox/capacity", {"capacity_available": "-1"})
+    assert db.session.get(Facility, clinic.id).capacity_available == 3
+    assert "No es un número entero." in web.get("/inbox").get_data(as_text=True)

@@ -12,7 +12,7 @@ from referral.extensions import db
 from referral.models.codes import DECLINE_REASONS, REFERRAL_OUTCOMES
 from referral.schemas.common import now
 from referral.schemas.referral import CompleteIn, DeclineIn
-from referral.services import intake, pseudonyms, referrals
+from referral.services import directory, intake, pseudonyms, referrals
 
 RECEIVERS = ("facility_staff",)
 PER_PAGE = 50
@@ -28,6 +28,25 @@ def inbox():
     db.session.commit()
     return render_template("web/inbox.html", items=items, total=total, page=page,
                            per_page=PER_PAGE)
+
+
+@bp.post("/inbox/capacity")
+@signed_in(*RECEIVERS)
+def capacity():
+    """Staff report their own facility's free places, which routing weighs."""
+    raw = request.form.get("capacity_available", "").strip()
+    try:
+        if not raw.isdigit():
+            raise Invalid(fields={"capacity_available": ["Not a valid integer."]})
+        directory.set_capacity(db.session, current_user, current_user.facility_id, int(raw),
+                               now=now(), ip=request.remote_addr)
+    except Invalid as exc:
+        db.session.rollback()
+        flash_errors(exc)
+    else:
+        db.session.commit()
+        flash(_("Capacity saved."))
+    return redirect(url_for("web.inbox"))
 
 
 @bp.get("/inbox/find")

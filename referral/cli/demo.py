@@ -178,6 +178,7 @@ def _history(count: int, now) -> None:
                f"{summary.follow_ups} follow-ups")
 
 
+
 def _state(users, now) -> None:
     """Where the referral loop stands: counts only, nothing about a person."""
     facilities = {user.facility_id: user.facility.code for user in users if user.facility}
@@ -209,6 +210,7 @@ def _serve(app, port: int) -> None:
     db.session.remove()  # release the database before requests need it
     base = f"http://{HOST}:{port}"
     click.echo(f"\nserving the demo on {base}/ (Ctrl+C to stop)")
+    click.echo(f"  pages:    open {base}/ in a browser and sign in with a password above")
     click.echo(f"  health:   {base}/healthz")
     click.echo(f"  API spec: {base}/api/v1/openapi.json")
     click.echo(f"  log in:   curl -s -X POST {base}/api/v1/auth/token "

@@ -51,6 +51,7 @@ def test_a_manager_sees_three_charts_with_rare_counts_suppressed(signed_in, summ
     row = re.search(r"BP-NI-QUIET</th>(.*?)</tr>", page, re.S).group(1)
     assert "&lt;5" in row and ">3<" not in row  # three people at the quiet post: hidden
     assert "2026-07" in page and "2026-08" in page
+    assert page.count("Oculto para proteger a las personas") == 3
 
 
 def test_the_downloads_are_the_same_tables_as_the_api(signed_in, summer):

@@ -8,7 +8,7 @@ Policy (no inline script, nothing from another origin).
 import uuid
 
 from flask import Blueprint, request, session
-from flask_babel import format_datetime, get_locale
+from flask_babel import format_datetime, format_percent, get_locale
 
 from referral.blueprints.web import labels
 from referral.extensions import csrf
@@ -46,6 +46,7 @@ def _page_helpers():
         "nationality_choices": labels.nationality_choices,
         "language_choices": labels.language_choices,
         "format_datetime": format_datetime,
+        "format_percent": format_percent,
         "new_uuid": lambda: str(uuid.uuid4()),
         "unread_notifications": _unread_notifications,
     }

@@ -1,6 +1,7 @@
 """Charts as SVG drawn on the server (pygal), shown as images: no script, nothing fetched."""
 
 import base64
+import math
 import re
 
 import pygal
@@ -27,6 +28,13 @@ def _image(chart) -> str:
     return "data:image/svg+xml;base64," + base64.b64encode(svg).decode()
 
 
+def _whole_ticks(values) -> list[int]:
+    """Axis ticks on whole numbers: counts of people have no fractions, even near zero."""
+    top = max([v for v in values if v is not None] or [0])
+    step = max(1, math.ceil(top / 8))
+    return list(range(0, top + step + 1, step))
+
+
 def _whole(value) -> str:
     return f"{value:,.0f}"
 
@@ -44,6 +52,8 @@ def lines(title: str, labels: list[str], series: dict[str, list], *, percent=Fal
                   range=(0, 1) if percent else None,
                   value_formatter=(lambda v: f"{v:.0%}") if percent else _whole)
     chart.x_labels = labels
+    if not percent:
+        chart.y_labels = _whole_ticks(v for values in series.values() for v in values)
     for name, values in series.items():
         chart.add(name, values)
     return _image(chart)
@@ -54,5 +64,6 @@ def bars(title: str, values: dict[str, int | None]) -> str:
     chart = _base(pygal.HorizontalBar, title=title, show_legend=False, value_formatter=_whole)
     ordered = sorted(values.items(), key=lambda item: -(item[1] or 0))
     chart.x_labels = [name for name, _ in ordered]
+    chart.y_labels = _whole_ticks(values.values())
     chart.add(title, [value for _, value in ordered])
     return _image(chart)

@@ -47,7 +47,7 @@ def test_a_manager_sees_three_charts_with_rare_counts_suppressed(signed_in, summ
     images = re.findall(r'<img src="data:image/svg\+xml;base64,([^"]+)" alt="([^"]+)"', page)
     assert len(images) == 3 and all(alt for _, alt in images)
     svg = base64.b64decode(images[0][0]).decode()
-    assert "BP-SV-EL-AMATILLO" in svg and "<script" not in svg
+    assert "BP-SV-EL-AMATILLO" in svg and "Todos los puestos" in svg and "<script" not in svg
     row = re.search(r"BP-NI-QUIET</th>(.*?)</tr>", page, re.S).group(1)
     assert "&lt;5" in row and ">3<" not in row  # three people at the quiet post: hidden
     assert "2026-07" in page and "2026-08" in page

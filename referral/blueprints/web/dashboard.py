@@ -33,8 +33,10 @@ def dashboard():
     months = data["months"]
     images = {}
     if months:
+        every_post = {_("All posts"): [total["count"] for total in posts.result["totals"]]}
         images["posts"] = charts.lines(_("Cases per month by border post"), months,
-                                       {name: posts.series[name] for name in data["drawn"]})
+                                       {**every_post, **{name: posts.series[name]
+                                                         for name in data["drawn"]}})
         images["needs"] = charts.bars(_("Needs, %(month)s", month=needs.result["periods"][0]),
                                       {label(name): v for name, v in needs.series.items()})
         images["referrals"] = charts.lines(_("Referrals completed, share per month"), months,

@@ -15,7 +15,8 @@ def test_the_worker_keeps_the_shell_with_revisions_that_follow_the_files(client)
     body = response.get_data(as_text=True)
     manifest = json.loads(re.search(r"precacheAndRoute\((\[.*?\])\)", body).group(1))
     urls = {entry["url"] for entry in manifest}
-    assert {"/static/offline.js", "/static/app.js", "/static/vendor/idb/index.js"} <= urls
+    assert {"/static/offline.js", "/static/vault.js", "/static/app.js",
+            "/static/vendor/idb/index.js"} <= urls
     for entry in manifest:  # every file the worker keeps is served, from here
         assert client.get(entry["url"]).status_code == 200
         assert len(entry["revision"]) == 16

@@ -17,7 +17,7 @@ from referral.blueprints.web import bp
 
 STATIC = Path(__file__).parent / "static"
 # The app shell: kept at install, refreshed whenever one of these files changes.
-SHELL = ("app.css", "app.js", "offline.js", "vendor/idb/index.js")
+SHELL = ("app.css", "app.js", "offline.js", "vault.js", "vendor/idb/index.js")
 
 
 @cache

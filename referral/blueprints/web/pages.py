@@ -1,5 +1,6 @@
 """Signing in and out, the language switch, and the home page of each role."""
 
+import logging
 from functools import wraps
 from urllib.parse import urlsplit
 
@@ -16,6 +17,7 @@ from referral.i18n import LANGUAGES
 from referral.schemas.common import now
 from referral.services import auth
 
+log = logging.getLogger(__name__)
 HOME = {"promoter": "web.intake", "facility_staff": "web.inbox", "manager": "web.dashboard",
         "admin": "web.dashboard"}
 
@@ -108,6 +110,10 @@ def language():
 def error_page(error):
     """An error as a page in the person's language (the API answers JSON instead)."""
     status = getattr(error, "status", None) or getattr(error, "code", None) or 500
+    if status == 400 and not isinstance(error, CSRFError) or status >= 500:
+        # A request no page should send: worth a line, with no value from the request.
+        log.warning("page error %s %s: %s", status, type(error).__name__,
+                    getattr(error, "description", ""))
     if status == 400 and isinstance(error, CSRFError):
         message = _("This form has expired. Go back, reload the page and send it again.")
     elif status == 401:

@@ -1,84 +1,16 @@
 // Offline intake: what a promoter records without a connection waits on the tablet,
-// encrypted, and goes up through POST /api/v1/sync when the connection returns.
-//
-// Encryption: AES-GCM under a key derived with PBKDF2-SHA256 from the promoter's offline
-// PIN. The key lives only in this page's memory; what is stored is the salt and a sealed
-// check value, so a wrong PIN is told apart without keeping the key or the PIN.
-import { openDB } from "./vendor/idb/index.js";
-
-const PBKDF2_ITERATIONS = 600000; // OWASP's figure for PBKDF2-HMAC-SHA256
-const MIN_PIN_DIGITS = 6;
-const CHECK = "referral: offline PIN check";
-const encoder = new TextEncoder();
-const decoder = new TextDecoder();
+// sealed in the vault (vault.js), and goes up through POST /api/v1/sync when the
+// connection returns.
+import { MIN_PIN_DIGITS, Vault, newId } from "./vault.js";
 
 const panel = document.getElementById("offline");
 const form = document.querySelector("form[data-offline-intake]");
 const saved = document.getElementById("offline-saved");
+const vault = panel ? new Vault(panel.dataset.username) : null;
 
 function text(name, values = {}) {
   const template = document.querySelector(`[data-text="${name}"]`).textContent;
   return template.replace(/\{(\w+)\}/g, (_, key) => String(values[key] ?? ""));
-}
-
-function newId() {
-  if (crypto.randomUUID) return crypto.randomUUID();
-  const bytes = crypto.getRandomValues(new Uint8Array(16));
-  bytes[6] = (bytes[6] & 0x0f) | 0x40;
-  bytes[8] = (bytes[8] & 0x3f) | 0x80;
-  const hex = [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
-}
-
-// -- storage ---------------------------------------------------------------------------
-
-const database = openDB("referral-offline", 1, {
-  upgrade(db) {
-    db.createObjectStore("pins"); // username -> {salt, check}
-    db.createObjectStore("queue", { keyPath: "id" }); // one sealed item each
-    db.createObjectStore("meta"); // device id, last sync per user
-  },
-});
-
-const user = panel ? panel.dataset.username : null;
-let key = null; // CryptoKey, never stored
-
-async function deriveKey(pin, salt) {
-  const material = await crypto.subtle.importKey("raw", encoder.encode(pin), "PBKDF2", false,
-                                                 ["deriveKey"]);
-  return crypto.subtle.deriveKey(
-    { name: "PBKDF2", hash: "SHA-256", salt, iterations: PBKDF2_ITERATIONS },
-    material, { name: "AES-GCM", length: 256 }, false, ["encrypt", "decrypt"]);
-}
-
-async function seal(value, withKey = key) {
-  const iv = crypto.getRandomValues(new Uint8Array(12));
-  const data = await crypto.subtle.encrypt(
-    { name: "AES-GCM", iv, additionalData: encoder.encode(user) }, withKey,
-    encoder.encode(JSON.stringify(value)));
-  return { iv, data };
-}
-
-async function unseal(box, withKey = key) {
-  const plain = await crypto.subtle.decrypt(
-    { name: "AES-GCM", iv: box.iv, additionalData: encoder.encode(user) }, withKey, box.data);
-  return JSON.parse(decoder.decode(plain));
-}
-
-async function deviceId() {
-  const db = await database;
-  let id = await db.get("meta", "device");
-  if (!id) {
-    id = `web-${newId()}`;
-    await db.put("meta", id, "device");
-  }
-  return id;
-}
-
-async function waitingItems() {
-  const db = await database;
-  const items = (await db.getAll("queue")).filter((item) => item.user === user);
-  return items.sort((a, b) => a.order - b.order);
 }
 
 // -- the PIN ------------------------------------------------------------------------------
@@ -109,13 +41,9 @@ function setUpPin() {
         error.textContent = text("pin-differ");
         return;
       }
-      const salt = crypto.getRandomValues(new Uint8Array(16));
-      const newKey = await deriveKey(pin, salt);
-      const db = await database;
-      await db.put("pins", { salt, check: await seal(CHECK, newKey) }, user);
-      key = newKey;
+      await vault.setPin(pin);
       dialog.close();
-      resolve(key);
+      resolve();
     };
   });
 }
@@ -125,26 +53,19 @@ function unlock(reason) {
     const { dialog, error } = ask("pin-unlock", reason);
     dialog.querySelector("form").onsubmit = async (event) => {
       event.preventDefault();
-      const db = await database;
-      const record = await db.get("pins", user);
-      const candidate = await deriveKey(dialog.querySelector("#pin-enter").value, record.salt);
-      try {
-        if ((await unseal(record.check, candidate)) !== CHECK) throw new Error("check");
-      } catch (wrong) {
+      if (!(await vault.unlock(dialog.querySelector("#pin-enter").value))) {
         error.textContent = text("pin-wrong");
         return;
       }
-      key = candidate;
       dialog.close();
-      resolve(key);
+      resolve();
     };
   });
 }
 
 async function ensureKey(reason) {
-  if (key) return key;
-  const db = await database;
-  return (await db.get("pins", user)) ? unlock(reason) : setUpPin();
+  if (vault.unlocked) return;
+  await ((await vault.hasPin()) ? unlock(reason) : setUpPin());
 }
 
 // -- the form as the API's body ------------------------------------------------------------
@@ -173,12 +94,6 @@ function intakeBody(data) {
   return body;
 }
 
-async function queue(kind, id, payload) {
-  const db = await database;
-  const order = Date.now() + Math.random();
-  await db.put("queue", { id, user, kind, order, sealed: await seal(payload), error: null });
-}
-
 // -- offline intake and referral -----------------------------------------------------------
 
 function showConsentError() {
@@ -205,7 +120,7 @@ async function saveOffline() {
   await ensureKey();
   const caseId = newId();
   body.captured_at = new Date().toISOString();
-  await queue("case", caseId, body);
+  await vault.add("case", caseId, body);
   form.reset();
   form.hidden = true;
   document.getElementById("intake-title").hidden = true;
@@ -298,7 +213,7 @@ async function offerReferrals(caseId, body) {
     button.className = "primary";
     button.textContent = text("refer-to", { name: facility.name });
     button.addEventListener("click", async () => {
-      await queue("referral", newId(), {
+      await vault.add("referral", newId(), {
         case_client_uuid: caseId, to_facility_id: facility.id, services: [service],
         share: "minimum",
       });
@@ -325,9 +240,9 @@ let syncing = false;
 
 async function sync() {
   if (syncing || !navigator.onLine) return;
-  const items = await waitingItems();
+  const items = await vault.waiting();
   if (!items.length) return;
-  if (!key) {
+  if (!vault.unlocked) {
     await showState();
     return;
   }
@@ -335,19 +250,19 @@ async function sync() {
   try {
     const session = await fetch("/session.json", { credentials: "same-origin",
                                                    cache: "no-store" }).then((r) => r.json());
-    if (session.username !== user) {
+    if (session.username !== vault.user) {
       panel.querySelector("[data-needs-sign-in]").hidden = false;
       return;
     }
     const batch = [];
     for (const item of items) {
-      batch.push({ client_uuid: item.id, kind: item.kind, payload: await unseal(item.sealed) });
+      batch.push({ client_uuid: item.id, kind: item.kind, payload: await vault.unseal(item.sealed) });
     }
     const response = await fetch("/api/v1/sync", {
       method: "POST",
       credentials: "same-origin",
       headers: { "Content-Type": "application/json", "X-CSRFToken": session.csrf_token },
-      body: JSON.stringify({ device_id: await deviceId(), items: batch }),
+      body: JSON.stringify({ device_id: await vault.deviceId(), items: batch }),
     });
     if (response.status === 401) {
       panel.querySelector("[data-needs-sign-in]").hidden = false;
@@ -355,17 +270,16 @@ async function sync() {
     }
     if (!response.ok) return;
     const { results } = await response.json();
-    const db = await database;
     for (const [index, result] of results.entries()) {
       const item = items[index];
       if (result.status === "rejected") {
-        await db.put("queue", { ...item, error: result.error });
+        await vault.refused(item, result.error);
       } else {
-        await db.delete("queue", item.id); // on the server now: no copy left here
+        await vault.remove(item.id); // on the server now: no copy left here
         if (item.kind === "case") showSent(result.id);
       }
     }
-    await db.put("meta", new Date().toISOString(), `last-sync:${user}`);
+    await vault.synced();
   } catch (error) {
     // The connection dropped again: everything stays queued for the next try.
   } finally {
@@ -384,16 +298,15 @@ function showSent(caseId) {
 }
 
 async function showState() {
-  const items = await waitingItems();
-  const db = await database;
-  const last = await db.get("meta", `last-sync:${user}`);
+  const items = await vault.waiting();
+  const last = await vault.lastSync();
   panel.querySelector("[data-waiting]").textContent = items.length
     ? text("waiting", { n: items.length }) : text("none-waiting");
   panel.querySelector("[data-last-sync]").textContent = last
     ? text("last-sync", { when: new Date(last).toLocaleString(document.documentElement.lang) })
     : text("never-synced");
   panel.querySelector("[data-when-offline]").hidden = navigator.onLine;
-  panel.querySelector("[data-needs-pin]").hidden = !(items.length && !key);
+  panel.querySelector("[data-needs-pin]").hidden = !(items.length && !vault.unlocked);
   const rejected = panel.querySelector("[data-rejected]");
   rejected.replaceChildren();
   items.filter((item) => item.error).forEach((item) => {
@@ -408,7 +321,7 @@ async function showState() {
     discard.textContent = text("discard");
     discard.addEventListener("click", async () => {
       if (!window.confirm(text("discard-confirm"))) return;
-      await (await database).delete("queue", item.id);
+      await vault.remove(item.id);
       await showState();
     });
     row.appendChild(discard);
@@ -444,11 +357,10 @@ async function start() {
     }
   }
   await showState();
-  const db = await database;
-  if ((await waitingItems()).length) {
+  if ((await vault.waiting()).length) {
     await ensureKey(text("unlock-waiting"));
     await sync();
-  } else if (!(await db.get("pins", user)) && navigator.onLine) {
+  } else if (!(await vault.hasPin()) && navigator.onLine) {
     await setUpPin(); // set once after sign-in, before it is needed offline
   }
 }

@@ -71,6 +71,10 @@ def _derive_settings(app: Flask) -> None:
         and not app.config.get("DEMO", False),
         REMEMBER_COOKIE_HTTPONLY=True,
         PERMANENT_SESSION_LIFETIME=app.config["TOKEN_TTL"],
+        # Set the cookie only when the session changes. Refreshing it on every answer let a
+        # slow one (a script the service worker fetched with the cookie of a moment ago)
+        # put back an older session, and the page's CSRF token stopped matching.
+        SESSION_REFRESH_EACH_REQUEST=False,
         # Checked by the web blueprint and for cookie-authenticated API calls only: a
         # bearer-token client has no cookie for a forged request to ride on.
         WTF_CSRF_CHECK_DEFAULT=False,

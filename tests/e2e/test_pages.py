@@ -82,7 +82,8 @@ def test_the_french_intake_page_fits_a_phone(context_for):
     set_offline_pin(page)
     page.click("button[lang='fr']")
     page.wait_for_load_state()
-    assert page.inner_text("h1") == "Nouvel accueil", (page.title(), page.url)
+    assert page.inner_text("h1") == "Nouvel accueil", (page.title(), page.url,
+                                                       page.inner_text("main"))
     assert page.get_attribute("html", "lang") == "fr"
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= PHONE["width"], f"the page scrolls sideways: {width}px"

@@ -176,3 +176,11 @@ def test_outside_tests_and_the_demo_the_session_cookie_is_secure(app, keyring_pa
         assert response.status_code == 302
         assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
         db.session.remove()
+
+
+def test_only_a_changed_session_sets_the_cookie(signed_in):
+    web = signed_in(UserFactory())
+    # Answers that do not change the session leave the browser's cookie alone, so a slow
+    # one cannot put back an older session over a newer one.
+    for path in ("/static/app.css", "/sw.js", "/session.json", "/intake"):
+        assert "Set-Cookie" not in web.client.get(path).headers, path

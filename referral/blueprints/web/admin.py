@@ -11,7 +11,8 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from referral.blueprints.web import bp
-from referral.blueprints.web.forms import body_from, flash_errors, load
+from referral.blueprints.web.forms import body_from, load
+from referral.blueprints.web.inbox import save_capacity
 from referral.blueprints.web.pages import signed_in
 from referral.errors import Conflict, Invalid
 from referral.extensions import db
@@ -141,18 +142,7 @@ def admin_update_facility(facility_id):
 @bp.post("/admin/facilities/<uuid:facility_id>/capacity")
 @signed_in(*ADMIN)
 def admin_set_capacity(facility_id):
-    raw = request.form.get("capacity_available", "").strip()
-    try:
-        if not raw.isdigit():
-            raise Invalid(fields={"capacity_available": ["Not a valid integer."]})
-        directory.set_capacity(db.session, current_user, facility_id, int(raw), now=now(),
-                               ip=request.remote_addr)
-    except Invalid as exc:
-        db.session.rollback()
-        flash_errors(exc)
-    else:
-        db.session.commit()
-        flash(_("Capacity saved."))
+    save_capacity(facility_id)
     return redirect(url_for("web.admin_facility", facility_id=facility_id))
 
 

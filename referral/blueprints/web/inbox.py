@@ -34,19 +34,24 @@ def inbox():
 @signed_in(*RECEIVERS)
 def capacity():
     """Staff report their own facility's free places, which routing weighs."""
+    save_capacity(current_user.facility_id)
+    return redirect(url_for("web.inbox"))
+
+
+def save_capacity(facility_id) -> None:
+    """The free places sent in the form, recorded now (or why not, flashed)."""
     raw = request.form.get("capacity_available", "").strip()
     try:
         if not raw.isdigit():
             raise Invalid(fields={"capacity_available": ["Not a valid integer."]})
-        directory.set_capacity(db.session, current_user, current_user.facility_id, int(raw),
-                               now=now(), ip=request.remote_addr)
+        directory.set_capacity(db.session, current_user, facility_id, int(raw), now=now(),
+                               ip=request.remote_addr)
     except Invalid as exc:
         db.session.rollback()
         flash_errors(exc)
     else:
         db.session.commit()
         flash(_("Capacity saved."))
-    return redirect(url_for("web.inbox"))
 
 
 @bp.get("/inbox/find")

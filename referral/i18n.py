@@ -6,7 +6,6 @@ shown in the time zone of the user's facility (UTC for accounts without one).
 """
 
 from datetime import UTC, tzinfo
-from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask import request, session
@@ -14,7 +13,6 @@ from flask_login import current_user
 
 LANGUAGES = {"es": "Español", "en": "English", "fr": "Français"}
 DEFAULT_LANGUAGE = "es"
-TRANSLATIONS = str(Path(__file__).parent / "translations")
 
 
 def select_locale() -> str:
@@ -28,16 +26,23 @@ def select_locale() -> str:
     return DEFAULT_LANGUAGE
 
 
+def zone_of(facility) -> tuple[tzinfo, str]:
+    """A facility's time zone and its name; UTC when it has none this host knows."""
+    name = facility.timezone if facility is not None else None
+    if name:
+        try:
+            return ZoneInfo(name), name
+        except (ZoneInfoNotFoundError, ValueError):
+            pass  # a zone this host does not know: UTC is still right, just less handy
+    return UTC, "UTC"
+
+
 def select_timezone() -> str | None:
-    if current_user and current_user.is_authenticated and current_user.facility is not None:
-        return current_user.facility.timezone or None
+    if current_user and current_user.is_authenticated:
+        return zone_of(current_user.facility)[1]
     return None
 
 
 def facility_zone(user) -> tzinfo:
     """The time zone of the user's facility, as a zoneinfo zone (UTC when unknown)."""
-    name = user.facility.timezone if user.facility is not None else None
-    try:
-        return ZoneInfo(name) if name else UTC
-    except (ZoneInfoNotFoundError, ValueError):
-        return UTC
+    return zone_of(user.facility)[0]

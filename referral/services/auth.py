@@ -14,6 +14,7 @@ from flask import current_app
 from sqlalchemy.orm import Session
 
 from referral.errors import Invalid, RateLimited, Unauthorized
+from referral.i18n import LANGUAGES
 from referral.models import ApiToken, Facility, LoginFailure, User
 from referral.models.codes import ROLES
 from referral.services import audit
@@ -155,8 +156,6 @@ def logout(session: Session, record: ApiToken, address: str | None, now: datetim
 
 def set_locale(session: Session, user: User, locale: str) -> None:
     """The language of the pages for this user, from now on and on every device."""
-    from referral.i18n import LANGUAGES
-
     if locale not in LANGUAGES:
         raise Invalid(fields={"locale": [f"Must be one of: {', '.join(LANGUAGES)}."]})
     user.locale = locale

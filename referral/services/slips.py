@@ -8,14 +8,14 @@ must not lead anyone to a shelter, nor say what happened to the person.
 Labels are Spanish first, then English.
 """
 
-from datetime import UTC, datetime, tzinfo
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from datetime import datetime
 
 import segno
 from markupsafe import Markup
 from sqlalchemy.orm import Session
 
 from referral.errors import Conflict
+from referral.i18n import zone_of
 from referral.models import Facility, User
 from referral.models.codes import LIVE_REFERRAL_STATUSES
 from referral.services import audit, directory, pseudonyms, referrals
@@ -74,16 +74,6 @@ def qr_svg(text: str) -> Markup:
     return Markup(svg)  # noqa: S704
 
 
-def _zone(facility: Facility | None) -> tuple[tzinfo, str]:
-    name = facility.timezone if facility is not None else None
-    if name:
-        try:
-            return ZoneInfo(name), name
-        except (ZoneInfoNotFoundError, ValueError):
-            pass  # a zone this host does not know: UTC is still right, just less handy
-    return UTC, "UTC"
-
-
 def _local(moment: datetime | None, zone) -> str | None:
     if moment is None:
         return None
@@ -118,7 +108,7 @@ def slip_for(session: Session, actor: User, referral_id, *, now: datetime, ip=No
     if state not in LIVE_REFERRAL_STATUSES:
         # A declined, expired or closed referral would send the person to the wrong door.
         raise Conflict(f"a referral that is {state} has no slip to print")
-    zone, zone_name = _zone(session.get(Facility, referral.from_facility_id))
+    zone, zone_name = zone_of(session.get(Facility, referral.from_facility_id))
     code = pseudonyms.display_slip_code(referral.code)
     slip = {
         "code": code,

@@ -46,20 +46,25 @@ def _server_counts(app, name=NAME):
         return len(cases), referrals
 
 
-def test_an_offline_intake_and_referral_wait_encrypted_and_sync_once(context_for,
-                                                                      live_server):
+def _offline_tablet(context_for):
+    """A promoter signed in with a PIN set, once the worker has kept the intake page and
+    the directory, and then the connection gone."""
     context = context_for(TABLET)
     page = context.new_page()
+    sign_in(page, "promoter")
+    set_offline_pin(page)
+    page.wait_for_function("""async () => Boolean(await caches.match("/intake")
+        && await caches.match("/api/v1/facilities?per_page=200&page=1"))""")
+    context.set_offline(True)
+    return context, page
+
+
+def test_an_offline_intake_and_referral_wait_encrypted_and_sync_once(context_for,
+                                                                      live_server):
+    context, page = _offline_tablet(context_for)
     syncs = []
     page.on("request", lambda request: syncs.append(request.url)
             if request.url.endswith("/api/v1/sync") else None)
-    sign_in(page, "promoter")
-    set_offline_pin(page)
-    # the worker has kept the intake page and the directory
-    page.wait_for_function("""async () => Boolean(await caches.match("/intake")
-        && await caches.match("/api/v1/facilities?per_page=200&page=1"))""")
-
-    context.set_offline(True)
     page.fill("#subject-given_name", NAME)
     page.fill("#subject-family_name", "Offline")
     page.check("input[name='consent.data_collection']", force=True)
@@ -104,13 +109,7 @@ def test_an_offline_intake_and_referral_wait_encrypted_and_sync_once(context_for
 
 
 def test_a_closed_tab_and_an_ended_session_lose_nothing(context_for, live_server):
-    context = context_for(TABLET)
-    page = context.new_page()
-    sign_in(page, "promoter")
-    set_offline_pin(page)
-    page.wait_for_function("""async () => Boolean(await caches.match("/intake")
-        && await caches.match("/api/v1/facilities?per_page=200&page=1"))""")
-    context.set_offline(True)
+    context, page = _offline_tablet(context_for)
     page.fill("#subject-given_name", OTHER_NAME)
     page.check("input[name='consent.data_collection']", force=True)
     page.click("#save-intake")

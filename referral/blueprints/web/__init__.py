@@ -9,11 +9,12 @@ import uuid
 
 from flask import Blueprint, request, session
 from flask_babel import format_datetime, format_percent, get_locale
+from flask_login import current_user
 
 from referral.blueprints.web import labels
-from referral.extensions import csrf
+from referral.extensions import csrf, db
 from referral.i18n import LANGUAGES
-from referral.services import pseudonyms
+from referral.services import notifications, pseudonyms
 
 bp = Blueprint("web", __name__, template_folder="templates", static_folder="static",
                static_url_path="/static")
@@ -53,11 +54,6 @@ def _page_helpers():
 
 
 def _unread_notifications() -> int:
-    from flask_login import current_user
-
-    from referral.extensions import db
-    from referral.services import notifications
-
     if not current_user.is_authenticated:
         return 0
     return notifications.unread_count(db.session, current_user)

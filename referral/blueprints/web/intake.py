@@ -15,7 +15,7 @@ from referral.blueprints.web.forms import (
     load,
     referral_body,
 )
-from referral.blueprints.web.pages import signed_in
+from referral.blueprints.web.pages import STAFF, signed_in
 from referral.errors import Conflict, Invalid
 from referral.extensions import db
 from referral.models.codes import (
@@ -36,7 +36,6 @@ from referral.schemas.referral import ReferralIn
 from referral.services import intake as intake_service
 from referral.services import pseudonyms, referrals, routing
 
-STAFF = ("promoter", "facility_staff")
 VOCABULARIES = {"needs": NEEDS, "vulnerabilities": VULNERABILITIES, "sexes": SEXES,
                 "urgencies": URGENCIES, "directions": TRAVEL_DIRECTIONS,
                 "methods": CONSENT_METHODS, "givers": CONSENT_GIVERS, "services": SERVICES,
@@ -98,8 +97,7 @@ def case(case_id):
     db.session.commit()
     return render_template("web/case.html", case=found, own=own, options=options,
                            suggested=suggested, chosen=chosen, sent=sent,
-                           new=request.args.get("new") == "1",
-                           client_uuid=str(uuid.uuid4()), **VOCABULARIES)
+                           new=request.args.get("new") == "1", **VOCABULARIES)
 
 
 @bp.post("/cases/<uuid:case_id>/refer")

@@ -1,4 +1,4 @@
-"""Signing in and out, the language switch, and the home page of each role."""
+"""Signing in and out, the language switch, where each role lands, and error pages."""
 
 import logging
 from functools import wraps
@@ -18,6 +18,7 @@ from referral.schemas.common import now
 from referral.services import auth
 
 log = logging.getLogger(__name__)
+STAFF = ("promoter", "facility_staff")  # the roles that record and refer cases
 HOME = {"promoter": "web.intake", "facility_staff": "web.inbox", "manager": "web.dashboard",
         "admin": "web.dashboard"}
 

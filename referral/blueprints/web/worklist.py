@@ -6,7 +6,7 @@ from flask_login import current_user
 
 from referral.blueprints.web import bp
 from referral.blueprints.web.forms import body_from, flash_errors, load
-from referral.blueprints.web.pages import signed_in
+from referral.blueprints.web.pages import STAFF, signed_in
 from referral.errors import Conflict, Invalid
 from referral.extensions import db
 from referral.i18n import facility_zone
@@ -14,8 +14,6 @@ from referral.models.codes import FOLLOW_UP_OUTCOMES
 from referral.schemas.common import now
 from referral.schemas.followup import FollowUpCancelIn, FollowUpCompleteIn
 from referral.services import followups, notifications
-
-STAFF = ("promoter", "facility_staff")
 
 
 @bp.get("/follow-ups")

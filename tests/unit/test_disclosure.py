@@ -166,13 +166,18 @@ def test_the_audit_finds_exactly_what_the_independent_intruder_finds(seed):
 def test_an_lp_that_stalls_from_the_last_basis_is_solved_again_from_scratch(seed, monkeypatch):
     # Every run from the last basis "times out" here: the answers come from the restarts.
     monkeypatch.setattr(disclosure_audit, "HOT_START_S", 0.0)
-    restarts = []
-    real = disclosure_audit.highspy.Highs.clearSolver
-    monkeypatch.setattr(disclosure_audit.highspy.Highs, "clearSolver",
-                        lambda self: restarts.append(1) or real(self))
+    models = []
+    real = disclosure_audit._Model
+
+    class Watched(real):
+        def __init__(self, a, values):
+            super().__init__(a, values)
+            models.append(self)
+
+    monkeypatch.setattr(disclosure_audit, "_Model", Watched)
     counts, lines, hidden = hidden_cube(random.Random(3000 + seed), 0.25)
     assert audit(counts, lines, hidden, k=K) == intruder(counts, lines, hidden)
-    assert restarts
+    assert sum(model.restarts for model in models)
 
 
 def nationality_months():
@@ -500,8 +505,29 @@ def test_the_audit_names_the_lines_an_lp_holds_an_exposed_cell_down_by():
     hidden = table.mask({"x", "y", "z", "v", "u"})
     assert not disclosure_audit.bounded(table, hidden, K)[table.index["x"]]
     assert {table.keys[i] for i in auditor.exposed(hidden)} == {"x", "z"}
-    assert 3 in auditor.holding[table.index["x"]]
+    assert 3 in auditor.holding[table.index["x"]].lines
 
+
+
+def test_an_lp_exposure_is_fixed_by_a_cell_big_enough_to_lift_its_maximum():
+    # x = z (both 12 - y), x + z = v, and v + u = 19 - w - s = 7 with u >= 1: 2x <= 6, so
+    # x <= 3, which only the LP sees, 2 short of k. Every line holds x down with a dual of
+    # 1/2: hidden, w (3) lets x reach (7 + 3 - 1) / 2 = 4, still exposed; s (9) reaches 7.
+    counts = {"x": 2, "y": 10, "z": 2, "v": 4, "u": 3, "w": 3, "s": 9, "a": 12, "b": 12,
+              "T": 19}
+    lines = [Line("a", ("x", "y")), Line("b", ("y", "z")), Line("v", ("x", "z")),
+             Line("T", ("v", "u", "w", "s"))]
+    table = Table(counts, lines)
+    hidden = table.mask({"x", "y", "z", "v", "u"})
+    auditor = Auditor(table, K)
+    assert not disclosure_audit.bounded(table, hidden, K)[table.index["x"]]
+    assert {table.keys[i] for i in auditor.exposed(hidden)} == {"x", "z"}
+    holding = auditor.holding[table.index["x"]]
+    assert holding.short == pytest.approx(2)
+    suppressor = disclosure._Suppressor(table, np.zeros_like(hidden), hidden.copy(), K)
+    assert table.keys[suppressor.among(holding)] == "s"
+    assert audit(counts, lines, {"x", "y", "z", "v", "u", "w"}, k=K) == {"x", "z"}
+    assert audit(counts, lines, {"x", "y", "z", "v", "u", "s"}, k=K) == set()
 
 def test_cells_in_lines_that_publish_nothing_are_unbounded_without_an_lp(monkeypatch):
     # Every cell of a 3x4 table and its margins hidden: the intruder knows only that the

@@ -284,6 +284,7 @@ class _Suppressor:
         self.values = table.values
         self.small = (self.values >= 1) & (self.values <= k - 1)
         self.slack = np.maximum(self.values - 1, 0)
+        self.signed = table.matrix.tocsr()
         coo = table.matrix.tocoo()
         self.total = np.full(table.matrix.shape[0], -1, dtype=np.int64)  # -1: cancelled out
         self.total[coo.row[coo.data > 0]] = coo.col[coo.data > 0]
@@ -422,22 +423,27 @@ class _Suppressor:
 
     def among(self, holding: Holding | None) -> int | None:
         """A free cell of the lines an LP showed holding a cell down, or None: the cheapest
-        whose room (value - 1) times its line's dual covers how far the maximum is short of
-        k, else the one that goes furthest. Hiding a 2 where 3 are missing left the same
-        cell exposed round after round."""
+        that can lift the maximum to k, else the one that lifts it most.
+
+        The duals y of that maximum bound it as long as they stay feasible: hiding a cell
+        j with column a_j (its +1 and -1 in those lines) keeps them so when y.a_j <= 0, and
+        then lifts the maximum by at most -y.a_j (v_j - 1), v_j - 1 being its room (hidden,
+        it is at least 1); with y.a_j > 0 the bound is gone. A cell in two holding lines
+        whose duals cancel lifts nothing. Choosing the smallest cell of those lines, the
+        same cell came back exposed round after round."""
         if holding is None or not len(holding.lines):
             return None
-        reach = np.zeros(len(self.values))
-        for line, weight in zip(holding.lines, holding.weights, strict=True):
-            free = self._free(self._cells(self.by_line, line))
-            reach[free] = np.maximum(reach[free], self.slack[free] * weight)
-        free = np.flatnonzero(reach)
-        if not len(free):  # only 1s left: any of them, as before
-            return self._best(self._free(np.unique(self.by_line[holding.lines].indices)))
-        covering = free[reach[free] >= holding.short - EPS]
+        free = self._free(np.unique(self.by_line[holding.lines].indices))
+        if not len(free):
+            return None
+        side = (self.signed[holding.lines][:, free].T @ holding.weights)
+        reach = np.where(side > EPS, np.inf, np.maximum(-side, 0) * self.slack[free])
+        covering = free[reach >= holding.short - EPS]
         if len(covering):
             return self._cheapest(covering)
-        return int(free[np.lexsort((free, -reach[free]))[0]])
+        if (reach > EPS).any():
+            return int(free[np.lexsort((free, -reach))[0]])
+        return self._best(free)
 
     def nearest_candidate(self, cell: int, touched: np.ndarray | None = None) -> int | None:
         """The best free cell in the lines of `cell`, else one line further, and so on.

@@ -286,8 +286,8 @@ class _Bounds:
                 if highest is None or highest < self.k - EPS:  # unsolved: the safe side
                     found.append(t)
                     if highest is not None:
-                        duals = np.abs(self.model.duals)
-                        rows = np.flatnonzero(duals > EPS)
+                        duals = self.model.duals
+                        rows = np.flatnonzero(np.abs(duals) > EPS)
                         self.holding[t] = Holding(rows, duals[rows], self.k - highest)
         return np.array(found, dtype=np.int64)
 

@@ -529,6 +529,25 @@ def test_an_lp_exposure_is_fixed_by_a_cell_big_enough_to_lift_its_maximum():
     assert audit(counts, lines, {"x", "y", "z", "v", "u", "w"}, k=K) == {"x", "z"}
     assert audit(counts, lines, {"x", "y", "z", "v", "u", "s"}, k=K) == set()
 
+
+def test_a_cell_whose_lines_duals_cancel_is_not_hidden_for_an_lp_exposure():
+    # c lies in both lines holding a cell down, with duals +1/2 and -1/2: hidden, c leaves
+    # that bound as it was however big it is. p (room 3) lifts it by 3/2 at most; q, whose
+    # line's dual is negative, breaks the bound.
+    counts = {"A": 30, "c": 20, "p": 4, "o": 6, "B": 32, "q": 8, "r": 4}
+    lines = [Line("A", ("c", "p", "o")), Line("B", ("c", "q", "r"))]
+    table = Table(counts, lines)
+    hidden = table.mask({"o", "r"})
+    suppressor = disclosure._Suppressor(table, np.zeros_like(hidden), hidden.copy(), K)
+
+    def pick(short):
+        holding = disclosure_audit.Holding(np.array([0, 1]), np.array([0.5, -0.5]), short)
+        return table.keys[suppressor.among(holding)]
+
+    assert pick(1.0) == "p"  # enough, and smaller than q
+    assert pick(2.0) == "q"  # beyond what p can do: the smallest that breaks the bound
+    assert "c" not in {pick(short) for short in (0.5, 1.0, 2.0, 4.0)}
+
 def test_cells_in_lines_that_publish_nothing_are_unbounded_without_an_lp(monkeypatch):
     # Every cell of a 3x4 table and its margins hidden: the intruder knows only that the
     # cells add up, and any multiple of the true counts does, so nothing is bounded. The

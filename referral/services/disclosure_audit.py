@@ -99,10 +99,9 @@ def _groups(labels: np.ndarray, size: int) -> list[np.ndarray]:
 
 
 class Holding(NamedTuple):
-    """Why an LP calls a cell exposed: the lines of non-zero dual in its maximum, their
-    duals' sizes, and how far the maximum stays below k. Hiding a cell of value v in such
-    a line lets the maximum rise by up to about (v - 1) times that line's dual (hidden,
-    the cell is at least 1), so `protect` looks there for a cell big enough."""
+    """Why an LP calls a cell exposed: the lines of non-zero dual in its maximum, those
+    duals, and how far the maximum stays below k. They tell `protect` which cell of those
+    lines can lift the maximum to k once hidden (`disclosure._Suppressor.among`)."""
 
     lines: np.ndarray
     weights: np.ndarray

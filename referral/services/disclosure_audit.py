@@ -254,7 +254,7 @@ class _Bounds:
     cells, each capped at k) while each still settles BATCH_MIN cells or more; then each
     cell still open has its own maximum, from the last basis: below k, it is exposed.
 
-    On a month of a million cases (a component of 9,630 unknowns, 6,194 of them open), a
+    On a month of a million cases (a block of 9,630 unknowns, 6,194 of them open), a
     batch took 2-4 s from scratch and 6 s from the last basis, and settled 1,193 cells at
     first, still a dozen after thirty-five batches; a cell's own maximum took 0.75 s from
     the last basis, 4 s from scratch. So batches start from scratch, and go on while they

@@ -230,7 +230,10 @@ class Auditor:
             last = size >= min(n, LARGEST)
             undecided = np.zeros(n, dtype=bool)
             for block, block_rows, inner in _blocks(a, targets, size):
-                left = None if enough is None else enough - len(found)
+                whole = last or len(block) == n
+                # Only a final answer may stop the search early: what a restriction alone
+                # calls exposed is not yet.
+                left = None if enough is None or not whole else enough - len(found)
                 bounds = _Bounds(a[block_rows][:, block], values[block], targets[block] & inner,
                                  self.k)
                 exposed = bounds.exposed(left)
@@ -238,7 +241,7 @@ class Auditor:
                 self.open[ids[block][bounds.safe]] = False
                 targets[block[bounds.safe]] = False  # no block needed around them now
                 held, held_rows = bounds.holding, block_rows
-                if len(exposed) and not last:
+                if len(exposed) and not whole:
                     inside = block_rows[abs(a[block_rows]) @ _outside(block, n) == 0]
                     relaxed = _Bounds(a[inside][:, block], values[block],
                                       np.isin(np.arange(len(block)), exposed), self.k)
@@ -251,7 +254,7 @@ class Auditor:
                 for position, holding in held.items():
                     self.holding[int(ids[block][position])] = Holding(
                         lines[held_rows][holding.lines], holding.weights, holding.short)
-                if bounds.stopped:
+                if bounds.stopped or (enough is not None and len(found) >= enough):
                     return found, False
             targets = undecided
             size *= 2

@@ -591,6 +591,28 @@ def test_components_audited_by_blocks_find_what_the_whole_lp_finds(seed, monkeyp
     by_blocks = audit(counts, lines, hidden, k=K)
     assert exact == intruder(counts, lines, hidden)
     assert by_blocks == exact
+    # Asked to stop at the first few (as `protect` does), it never answers "none" while
+    # there are some: protect would take that for safe and stop.
+    for enough in (1, 2, 4):
+        table = Table(counts, lines)
+        first = Auditor(table, K).exposed(table.mask(hidden), enough=enough)
+        assert {table.keys[i] for i in first} <= exact
+        assert len(first) >= min(enough, len(exact))
+
+
+def test_a_search_stopped_early_by_blocks_never_answers_none_while_some_are_exposed(
+        monkeypatch):
+    # `protect` asks for the first few exposures, and takes "none" for safe. Cells a
+    # block's restriction does not show safe are not exposed until decided, so they must
+    # not stop the search: in this table they did, and the answer was "none" with two
+    # cells exposed.
+    counts, lines, hidden = hidden_cube(random.Random(9385), 0.6)
+    exact = intruder(counts, lines, hidden)
+    assert len(exact) == 2
+    monkeypatch.setattr(disclosure_audit, "LARGE", 6)
+    table = Table(counts, lines)
+    first = Auditor(table, K).exposed(table.mask(hidden), enough=1)
+    assert first and {table.keys[i] for i in first} <= exact
 
 
 @pytest.mark.parametrize("seed", [70, 100])

@@ -27,9 +27,8 @@ far below the 1 between two whole counts.
 Two shortcuts keep a release of a million records tractable, both sound: a component whose
 lines hold no published count (`A x == 0`) needs no LP, since any multiple of the true
 counts fits it and nothing in it is bounded; and a component of more than LARGE unknowns
-is solved by blocks (`_blocks`, `Auditor._bracket`), each target's block growing until it
-decides the target, up to LARGEST unknowns. Up to LARGEST the audit is exact; beyond, the
-blocks can only call more cells exposed than the whole LP would, never fewer.
+is solved by blocks (`_blocks`), which can only call more cells exposed than the whole LP
+would, never fewer. Below LARGE the audit is exact.
 """
 
 from collections.abc import Hashable, Iterable, Mapping
@@ -45,7 +44,6 @@ BATCH_MIN = 8  # batch LPs go on while each settles at least this many open cell
 HOT_START_S = 2.0  # an LP from the last basis taking longer is started again from scratch
 COLD_START_S = 120.0  # an LP from scratch taking longer has no answer (the safe side)
 LARGE = 12_000  # unknowns of a component beyond which its LP is solved by blocks (`_blocks`)
-LARGEST = 48_000  # unknowns of the largest block a target is given (`Auditor._bracket`)
 
 
 class Table:
@@ -91,13 +89,6 @@ def components(a: sparse.csr_array) -> tuple[list[np.ndarray], list[np.ndarray]]
     graph = sparse.block_array([[None, link.T], [link, None]], format="csr")
     count, labels = connected_components(graph, directed=False)
     return _groups(labels[:n_cols], count), _groups(labels[n_cols:], count)
-
-
-def _outside(block: np.ndarray, n: int) -> np.ndarray:
-    """1 for each of n columns not in `block`, else 0."""
-    out = np.ones(n, dtype=np.int64)
-    out[block] = 0
-    return out
 
 
 def _groups(labels: np.ndarray, size: int) -> list[np.ndarray]:
@@ -201,63 +192,19 @@ class Auditor:
                 # multiple of the true counts fits them, so every cell is unbounded above.
                 self.open[ids] = False
                 continue
-            left = None if enough is None else enough - len(found)
-            exposed, complete = self._bracket(a_part, values, ids, targets, lines[rows], left)
-            found |= exposed
-            if not complete:
-                return found, False
-        return found, True
-
-    def _bracket(self, a: sparse.csr_array, values: np.ndarray, ids: np.ndarray,
-                 targets: np.ndarray, lines: np.ndarray,
-                 enough: int | None) -> tuple[set[int], bool]:
-        """The exposed targets of one part of a component (its rows `lines` of the table),
-        by LPs over blocks of it (`_blocks`), each target's block growing until it is
-        decided: (exposed cells, complete).
-
-        A block's LP holds the cells around it at their true counts (a restriction): a
-        target it shows at k or more is safe. Keeping instead only the lines wholly inside
-        the block, the cells around it drop out (a relaxation): a target it keeps below k
-        is exposed, and its duals say which lines hold it there. A target neither decides
-        gets a block twice as large, up to LARGEST; there, what the restriction does not
-        show safe is called exposed (the safe side). Before, every target a block did not
-        show safe was called exposed, and on a month of a million cases the same 125 cells
-        came back round after round however many cells were hidden around them."""
-        n = a.shape[1]
-        found: set[int] = set()
-        size = LARGE
-        while targets.any():
-            last = size >= min(n, LARGEST)
-            undecided = np.zeros(n, dtype=bool)
-            for block, block_rows, inner in _blocks(a, targets, size):
-                whole = last or len(block) == n
-                # Only a final answer may stop the search early: what a restriction alone
-                # calls exposed is not yet.
-                left = None if enough is None or not whole else enough - len(found)
-                bounds = _Bounds(a[block_rows][:, block], values[block], targets[block] & inner,
-                                 self.k)
-                exposed = bounds.exposed(left)
+            for block, block_rows, inner in _blocks(a_part, targets, LARGE):
+                bounds = _Bounds(a_part[block_rows][:, block], values[block],
+                                 targets[block] & inner, self.k)
+                exposed = bounds.exposed(None if enough is None else enough - len(found))
                 self.lp_calls += bounds.lp_calls
                 self.open[ids[block][bounds.safe]] = False
                 targets[block[bounds.safe]] = False  # no block needed around them now
-                held, held_rows = bounds.holding, block_rows
-                if len(exposed) and not whole:
-                    inside = block_rows[abs(a[block_rows]) @ _outside(block, n) == 0]
-                    relaxed = _Bounds(a[inside][:, block], values[block],
-                                      np.isin(np.arange(len(block)), exposed), self.k)
-                    sure = relaxed.exposed()
-                    self.lp_calls += relaxed.lp_calls
-                    undecided[block[exposed]] = True
-                    undecided[block[sure]] = False
-                    exposed, held, held_rows = sure, relaxed.holding, inside
                 found |= {int(c) for c in ids[block][exposed]}
-                for position, holding in held.items():
+                for position, held in bounds.holding.items():
                     self.holding[int(ids[block][position])] = Holding(
-                        lines[held_rows][holding.lines], holding.weights, holding.short)
-                if bounds.stopped or (enough is not None and len(found) >= enough):
+                        lines[rows][block_rows][held.lines], held.weights, held.short)
+                if bounds.stopped:
                     return found, False
-            targets = undecided
-            size *= 2
         return found, True
 
 
@@ -269,10 +216,11 @@ def _blocks(a: sparse.csr_array, targets: np.ndarray, size: int):
     ring).
 
     In a block's LP the other unknowns keep their true values, so each of its solutions is
-    one of the whole component: a cell it shows at k or more is safe (`Auditor._bracket`
-    decides the others). A whole-component LP of 100,000 unknowns (a month of a million
-    cases) ran for minutes without an answer; blocks cost what the open targets need, not
-    what the component holds."""
+    one of the whole component: a cell it shows at k or more is safe. A target its block
+    does not show safe is called exposed without proof (the safe side: more is hidden). A
+    whole-component LP of 100,000 unknowns (a month of a million cases) ran for minutes
+    without an answer; blocks cost what the open targets need, not what the component
+    holds."""
     m, n = a.shape
     if n <= size:
         yield np.arange(n), np.arange(m), np.ones(n, dtype=bool)

@@ -33,13 +33,12 @@ shrinks large sparse tables.
    none, one of the lines reached through the hidden cells around it). On the benchmark's
    release this hid 30.3% of the non-zero cells instead of 34.9%, and 1.0% of the count
    instead of 1.8% (the audit hid 347 cells with 485 LPs, against 380 with 1,166 before
-   the duals' rule and the longer batches). Then close the lines again
-   and audit again. Rounds whose exposures propagation alone proves
-   (`disclosure_audit.Propagation`) need no LP and come first; LP rounds only once
-   propagation finds nothing to fix. Each round hides at least one more cell, so the loop
-   ends; a cell still exposed when no exposed cell has a candidate left is exposed by the
-   frozen releases alone (nothing this release does reaches it) and is reported in
-   `Pattern.unresolved`.
+   the duals' rule and the longer batches). Then close the lines again and audit again.
+   Rounds whose exposures propagation alone proves (`disclosure_audit.Propagation`) need
+   no LP and come first; LP rounds only once propagation finds nothing to fix. Each round
+   hides at least one more cell, so the loop ends; a cell still exposed when no exposed
+   cell has a candidate left is exposed by the frozen releases alone (nothing this release
+   does reaches it) and is reported in `Pattern.unresolved`.
 """
 
 import heapq

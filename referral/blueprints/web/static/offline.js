@@ -240,14 +240,12 @@ let syncing = false;
 
 async function sync() {
   if (syncing || !navigator.onLine) return;
-  const items = await vault.waiting();
-  if (!items.length) return;
-  if (!vault.unlocked) {
-    await showState();
-    return;
-  }
+  // Taken before the first await: coming back online and unlocking both call sync, and
+  // each must not send the queue while the other is sending it.
   syncing = true;
   try {
+    const items = await vault.waiting();
+    if (!items.length || !vault.unlocked) return; // locked: showState asks for the PIN
     const session = await fetch("/session.json", { credentials: "same-origin",
                                                    cache: "no-store" }).then((r) => r.json());
     if (session.username !== vault.user) {

@@ -44,7 +44,7 @@ shrinks large sparse tables.
 import heapq
 import logging
 import time
-from collections.abc import Callable, Hashable, Iterable, Mapping
+from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -83,25 +83,21 @@ class Pattern:
 
 
 def protect(counts: Mapping[Key, int], lines: Iterable[Line], *, k: int,
-            frozen: Mapping[Key, bool] | None = None,
-            family: Callable[[Key], Hashable] | None = None) -> Pattern:
+            frozen: Mapping[Key, bool] | None = None) -> Pattern:
     """The suppression pattern of one release; `frozen` maps dependency cells to hidden.
 
     A line with a single part says two cells are one number (a facility lies in one
     country, so facility x country x nationality repeats facility x nationality; a quarter
     with one active month repeats that month). Hiding both copies of a number protects
     nothing, yet it satisfies the line rule, so such cells are merged into one first, and
-    hidden or published together.
-
-    `family` names the table of a cell: the audit of a very large component then looks for
-    each small cell's room in its own table first (`disclosure_audit._tables`)."""
+    hidden or published together."""
     if k < 1:
         raise ValueError("k must be at least 1")
     frozen = frozen or {}
     lines = list(lines)
     same = _Copies(lines)
     if not same.parent:
-        return _protect(counts, lines, k=k, frozen=frozen, family=family)
+        return _protect(counts, lines, k=k, frozen=frozen)
     merged_frozen: dict[Key, bool] = {}
     for key, was_hidden in frozen.items():
         one = same.find(key)
@@ -109,7 +105,7 @@ def protect(counts: Mapping[Key, int], lines: Iterable[Line], *, k: int,
     pattern = _protect({same.find(key): count for key, count in counts.items()},
                        [Line(same.find(line.total), tuple(same.find(p) for p in line.parts))
                         for line in lines if len(line.parts) != 1],
-                       k=k, frozen=merged_frozen, family=family)
+                       k=k, frozen=merged_frozen)
     keys = {*counts, *frozen, *(key for line in lines for key in (line.total, *line.parts))}
 
     def expand(merged: set[Key]) -> set[Key]:
@@ -143,9 +139,8 @@ class _Copies:
 
 
 def _protect(counts: Mapping[Key, int], lines: list[Line], *, k: int,
-             frozen: Mapping[Key, bool], family=None) -> Pattern:
+             frozen: Mapping[Key, bool]) -> Pattern:
     table = Table(counts, lines, extra=frozen)
-    families = _families(table, family)
     fixed = table.mask(frozen)
     hidden = table.mask(key for key, was_hidden in frozen.items() if was_hidden)
     small = (table.values >= 1) & (table.values <= k - 1)
@@ -158,7 +153,7 @@ def _protect(counts: Mapping[Key, int], lines: list[Line], *, k: int,
     log.debug("%d cells, %d lines, %d primary; line rule hid %d more in %.1f s",
               len(table.keys), table.matrix.shape[0], int(primary.sum()), complementary,
               time.monotonic() - started)
-    auditor = Auditor(table, k, families)
+    auditor = Auditor(table, k)
     rounds = added = 0
     enough: int | None = ENOUGH
     stuck: set[int] = set()  # exposed by propagation with nothing left to hide for them
@@ -217,15 +212,6 @@ def _protect(counts: Mapping[Key, int], lines: list[Line], *, k: int,
         unresolved={table.keys[i] for i in unresolved})
 
 
-def _families(table: Table, family: Callable[[Key], Hashable] | None) -> np.ndarray | None:
-    """Per cell, a number for its table (`family`), or None without one."""
-    if family is None:
-        return None
-    names: dict[Hashable, int] = {}
-    return np.array([names.setdefault(family(key), len(names)) for key in table.keys],
-                    dtype=np.int64)
-
-
 def _told_already(table: Table, published: np.ndarray) -> np.ndarray:
     """The cells the published frozen cells alone determine (a quarter's cell when its
     months were all published), by iterative elimination: they are published as they are,
@@ -249,10 +235,10 @@ def _told_already(table: Table, published: np.ndarray) -> np.ndarray:
 
 
 def audit(counts: Mapping[Key, int], lines: Iterable[Line], hidden: set[Key], *,
-          k: int, family: Callable[[Key], Hashable] | None = None) -> set[Key]:
+          k: int) -> set[Key]:
     """The small hidden cells an intruder derives or bounds inside [1, k-1]; empty is safe."""
     table = Table(counts, lines, extra=hidden)
-    exposed = Auditor(table, k, _families(table, family)).exposed(table.mask(hidden))
+    exposed = Auditor(table, k).exposed(table.mask(hidden))
     return {table.keys[i] for i in exposed}
 
 

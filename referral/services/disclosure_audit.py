@@ -27,13 +27,10 @@ far below the 1 between two whole counts.
 Two shortcuts keep a release of a million records tractable, both sound: a component whose
 lines hold no published count (`A x == 0`) needs no LP, since any multiple of the true
 counts fits it and nothing in it is bounded; and a component of more than LARGE unknowns
-is solved by blocks, which can only call more cells exposed than the whole LP would, never
-fewer: first each table's own unknowns (`_tables`, when the caller names the tables), whose
-LPs only show cells safe, then rings around the cells still open (`_blocks`). Below LARGE
-the audit is exact.
+is solved by blocks (`_blocks`), which can only call more cells exposed than the whole LP
+would, never fewer. Below LARGE the audit is exact.
 """
 
-import hashlib
 from collections.abc import Hashable, Iterable, Mapping
 from typing import NamedTuple
 
@@ -120,18 +117,14 @@ class Auditor:
     seen at k keeps that witness; later rounds only re-examine the exposed cells.
     """
 
-    def __init__(self, table: Table, k: int, families: np.ndarray | None = None):
+    def __init__(self, table: Table, k: int):
         self.table = table
-        self.families = families  # per cell, a number for its table (`_tables`), or None
         self.proven = np.zeros(len(table.keys), dtype=bool)
         self.k = k
         self.small = (table.values >= 1) & (table.values <= k - 1)
         self.open = self.small.copy()  # small cells not yet shown safe
         self.last = np.zeros(len(table.keys), dtype=bool)
         self.cache: dict[frozenset[int], frozenset[int]] = {}
-        self.tables_seen: set[bytes] = set()  # `_tables` blocks already settled (`_digest`)
-        # Per block (`_digest` of its unknowns): the targets it showed safe (True) or not.
-        self.verdicts: dict[bytes, dict[int, bool]] = {}
         self.lp_calls = 0
         # Per cell an LP showed exposed: the lines that hold it down (non-zero duals of its
         # maximum), where `protect` looks for a cell to hide first (`Holding`).
@@ -147,8 +140,6 @@ class Auditor:
             raise ValueError("a zero is published, never hidden")
         if (self.last & ~hidden).any():  # a cell published again: witnesses lapse
             self.open = self.small.copy()
-            self.tables_seen.clear()
-            self.verdicts.clear()
         self.last = hidden.copy()
         # Exposed without an LP; `proven` is `bounded` of this very `hidden`, when the
         # caller has it already.
@@ -201,75 +192,20 @@ class Auditor:
                 # multiple of the true counts fits them, so every cell is unbounded above.
                 self.open[ids] = False
                 continue
-            if self.families is not None and len(ids) > LARGE:
-                for block, block_rows in _tables(a_part, targets, LARGE, self.families[ids]):
-                    # Its LP depends on its unknowns alone (the rest hold their true
-                    # counts): a table unchanged since its last pass has nothing new.
-                    seen = _digest(ids[block])
-                    if seen in self.tables_seen:
-                        continue
-                    self.tables_seen.add(seen)
-                    bounds = _Bounds(a_part[block_rows][:, block], values[block],
-                                     targets[block], self.k)
-                    bounds.settle()
-                    self.lp_calls += bounds.lp_calls
-                    self.open[ids[block][bounds.safe]] = False
-                    targets[block[bounds.safe]] = False
             for block, block_rows, inner in _blocks(a_part, targets, LARGE):
-                # A block's LP depends on its unknowns alone: what one with the same
-                # unknowns said in an earlier round stands (most blocks of a large component
-                # are as they were after a few more cells are hidden elsewhere).
-                memo = self.verdicts.setdefault(_digest(ids[block]), {})
-                wanted = targets[block] & inner
-                for position in np.flatnonzero(wanted):
-                    verdict = memo.get(int(ids[block][position]))
-                    if verdict is not None:
-                        wanted[position] = False
-                        if verdict:
-                            self.open[ids[block][position]] = False
-                            targets[block[position]] = False
-                        else:
-                            found.add(int(ids[block][position]))
-                if enough is not None and len(found) >= enough:
-                    return found, False
-                if not wanted.any():
-                    continue
-                bounds = _Bounds(a_part[block_rows][:, block], values[block], wanted, self.k)
+                bounds = _Bounds(a_part[block_rows][:, block], values[block],
+                                 targets[block] & inner, self.k)
                 exposed = bounds.exposed(None if enough is None else enough - len(found))
                 self.lp_calls += bounds.lp_calls
                 self.open[ids[block][bounds.safe]] = False
                 targets[block[bounds.safe]] = False  # no block needed around them now
                 found |= {int(c) for c in ids[block][exposed]}
-                memo.update({int(c): True for c in ids[block][bounds.safe & wanted]})
-                memo.update({int(c): False for c in ids[block][exposed]})
                 for position, held in bounds.holding.items():
                     self.holding[int(ids[block][position])] = Holding(
                         lines[rows][block_rows][held.lines], held.weights, held.short)
                 if bounds.stopped:
                     return found, False
         return found, True
-
-
-def _digest(cells: np.ndarray) -> bytes:
-    """A short name for a set of cells (the table's numbers)."""
-    return hashlib.blake2b(np.sort(cells).astype(np.int64).tobytes(), digest_size=16).digest()
-
-
-def _tables(a: sparse.csr_array, targets: np.ndarray, size: int, families: np.ndarray):
-    """(columns, rows) of the blocks made of one table's unknowns (`families`, per unknown
-    its table), for each table holding a target, with at most `size` unknowns.
-
-    Their LPs only ever show cells safe (`Auditor._solve`): a small cell's room mostly lies
-    in its own table. On a month of a million cases, after the line rule, a block of its
-    table showed 71% of the open cells of three dimensions safe, against 5-10% for a ring of
-    12,000 unknowns around the cell (`_blocks`), whose lines fan out through the margins
-    into every table and miss the corners of the cube (a, b, c), (a', b', c') that a move of
-    the cell goes through."""
-    by_cell = sparse.csc_array(abs(a))
-    order = np.argsort(families, kind="stable")
-    for block in np.split(order, np.flatnonzero(np.diff(families[order])) + 1):
-        if targets[block].any() and len(block) <= size:
-            yield block, np.unique(by_cell[:, block].indices)
 
 
 def _blocks(a: sparse.csr_array, targets: np.ndarray, size: int):
@@ -333,17 +269,12 @@ class _Bounds:
         self.stopped = False  # stopped at `enough`, some targets left unexamined
         self.holding: dict[int, Holding] = {}  # exposed target: its rows of non-zero dual
 
-    def settle(self, alone: bool = True) -> None:
-        """Batch LPs while each settles BATCH_MIN targets or more (`safe`); `alone`: also
-        when one target is left (else its own maximum follows, the same LP)."""
-        while len(todo := self.targets[~self.safe[self.targets]]) > (0 if alone else 1):
+    def exposed(self, enough: int | None = None) -> np.ndarray:
+        """Positions of the targets never seen at k or more: they are exposed."""
+        while len(todo := self.targets[~self.safe[self.targets]]) > 1:
             self._maximise(todo, afresh=True)
             if self.safe[todo].sum() < BATCH_MIN:
                 break
-
-    def exposed(self, enough: int | None = None) -> np.ndarray:
-        """Positions of the targets never seen at k or more: they are exposed."""
-        self.settle(alone=False)
         found = []
         for t in self.targets:
             if enough is not None and len(found) >= enough:

@@ -109,17 +109,12 @@ def _beneath(session: Session, period: CalendarPeriod, counted: dict,
                          {key: counted[metric] for key, counted in counted_children.items()}))
 
 
-def _table_of(key: tuple) -> tuple:
-    """(metric, period, dimensions): the table of a cell."""
-    return key[:3]
-
-
 def _protect(session: Session, period: CalendarPeriod, children: list[StatsRelease], k: int):
     counts, lines, frozen = {}, [], {}
     mine = _counted(session, period, counts, lines)
     if children:
         _beneath(session, period, mine, children, counts, lines, frozen)
-    pattern = disclosure.protect(counts, lines, k=k, frozen=frozen, family=_table_of)
+    pattern = disclosure.protect(counts, lines, k=k, frozen=frozen)
     own = [key for key in counts if key[1] == period.key]
     if pattern.unresolved:
         # Exposed by the published releases alone (k was raised since, say): nothing this

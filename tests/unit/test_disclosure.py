@@ -587,51 +587,6 @@ def test_releases_protected_by_blocks_survive_the_whole_intruder(seed, monkeypat
     assert_safe(counts, lines, protect(counts, lines, k=K))
 
 
-def table_of(key):
-    """The table of a `cube` cell: its name and which dimensions it sums over."""
-    return (key[0], *(i == ALL for i in key[1:]))
-
-
-@pytest.mark.parametrize("seed", range(12))
-def test_blocks_by_table_never_call_safe_what_is_exposed(seed, monkeypatch):
-    counts, lines, hidden = hidden_cube(random.Random(6000 + seed), 0.3)
-    exact = audit(counts, lines, hidden, k=K)
-    monkeypatch.setattr(disclosure_audit, "LARGE", 14)
-    by_tables = audit(counts, lines, hidden, k=K, family=table_of)
-    assert exact == intruder(counts, lines, hidden)
-    assert by_tables >= exact
-
-
-@pytest.mark.parametrize("seed", range(8))
-def test_releases_protected_by_blocks_by_table_survive_the_whole_intruder(seed, monkeypatch):
-    monkeypatch.setattr(disclosure_audit, "LARGE", 12)
-    rng = np.random.default_rng(900 + seed)
-    counts, lines = cube(rng.choice([0, 0, 1, 1, 2, 3, 5, 8, 20], size=(3, 3, 4)))
-    assert_safe(counts, lines, protect(counts, lines, k=K, family=table_of))
-
-
-def test_a_cell_whose_room_is_a_far_corner_of_its_table_is_safe_by_its_table(monkeypatch):
-    # The four 3-D tables of a 4x4x4x4 population and their 2-D margins, all hidden; one
-    # 3-D cell of 1, the others 8. The cell moves with the far corner of a cube in its own
-    # table, (a, b, c) -> (a', b', c'), so it is safe. A ring of 64 unknowns around it runs
-    # through the margins into the three other tables and holds no such corner: the
-    # blocks call it exposed. A block of its own table's 64 cells shows it safe.
-    array = np.full((4, 4, 4, 4), 2)
-    array[0, 0, 0, :] = [1, 0, 0, 0]
-    counts, lines = cube(array)
-
-    def summed(key):
-        return list(key[1:]).count(ALL)
-
-    counts = {key: count for key, count in counts.items() if summed(key) >= 1}
-    lines = [line for line in lines if summed(line.parts[0]) >= 1]  # no 4-D cells
-    hidden = {key for key, count in counts.items() if summed(key) in (1, 2) and count}
-    assert intruder(counts, lines, hidden) == set()
-    monkeypatch.setattr(disclosure_audit, "LARGE", 64)  # 352 unknowns: by blocks
-    assert audit(counts, lines, hidden, k=K) == {("t", 0, 0, 0, ALL)}
-    assert audit(counts, lines, hidden, k=K, family=table_of) == set()
-
-
 def test_blocks_hold_every_target_inside_with_the_lines_through_them():
     counts, lines, hidden = hidden_cube(random.Random(11), 0.5)
     table = Table(counts, lines)
@@ -650,17 +605,3 @@ def test_blocks_hold_every_target_inside_with_the_lines_through_them():
             ring = np.flatnonzero(abs(a[:, cells[inner]]).sum(axis=1))
             assert set(np.flatnonzero(abs(a[ring]).sum(axis=0)).tolist()) <= set(cells.tolist())
     assert covered[targets].all()
-
-
-def test_a_block_seen_before_is_not_solved_again(monkeypatch):
-    # After a few more cells are hidden, most blocks of a large component are the same
-    # unknowns as before, and their LPs the same LPs: what they said stands.
-    counts, lines, hidden = hidden_cube(random.Random(0), 0.5)
-    monkeypatch.setattr(disclosure_audit, "LARGE", 6)
-    auditor = Auditor(Table(counts, lines), K)
-    mask = auditor.table.mask(hidden)
-    first = auditor.exposed(mask)
-    assert first - set(np.flatnonzero(auditor.proven).tolist())  # some exposed by LPs
-    auditor.cache.clear()  # the component's own answer forgotten: only the blocks' remain
-    monkeypatch.setattr(disclosure_audit, "_Model", None)  # any LP would fail
-    assert auditor.exposed(mask) == first

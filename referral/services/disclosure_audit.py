@@ -44,6 +44,8 @@ BATCH_MIN = 8  # batch LPs go on while each settles at least this many open cell
 HOT_START_S = 2.0  # an LP from the last basis taking longer is started again from scratch
 COLD_START_S = 120.0  # an LP from scratch taking longer has no answer (the safe side)
 LARGE = 12_000  # unknowns of a component beyond which its LP is solved by blocks (`_blocks`)
+NEAR = 2  # rings of lines around a cell in the relaxation that may prove it exposed
+NEAR_ABOVE = 1_000  # unknowns of an LP below which its own maxima are cheaper than that
 
 
 class Table:
@@ -252,7 +254,10 @@ class _Bounds:
     component's LP kept loaded (`_Model`). Any solution is a feasible point, so it settles
     every cell it shows at k or more ("safe"). First batch LPs (maximise the sum of the open
     cells, each capped at k) while each still settles BATCH_MIN cells or more; then each
-    cell still open has its own maximum, from the last basis: below k, it is exposed.
+    cell still open has its own maximum, from the last basis: below k, it is exposed. In a
+    component of more than NEAR_ABOVE unknowns, the LP of the lines near the cell comes
+    first, while it proves at least half of the exposures it tries (`_near`): on the cases
+    of a month of a million cases, their release took 227 s with it, 266 s without.
 
     On a month of a million cases (a block of 9,630 unknowns, 6,194 of them open), a
     batch took 2-4 s from scratch and 6 s from the last basis, and settled 1,193 cells at
@@ -262,7 +267,11 @@ class _Bounds:
 
     def __init__(self, a: sparse.csr_array, values: np.ndarray, open_: np.ndarray, k: int):
         self.values, self.k, self.n = values.astype(float), k, a.shape[1]
+        self.a = a
         self.model = _Model(a, self.values)
+        self.link = sparse.csr_array(abs(a))
+        self.by_cell = sparse.csc_array(self.link)
+        self.near_tries = self.near_proofs = 0
         self.safe = np.zeros(self.n, dtype=bool)
         self.targets = np.flatnonzero(open_)
         self.lp_calls = 0
@@ -280,15 +289,49 @@ class _Bounds:
             if enough is not None and len(found) >= enough:
                 self.stopped = True
                 break
-            if not self.safe[t]:
-                highest = self._maximise(np.array([t]))
-                if highest is None or highest < self.k - EPS:  # unsolved: the safe side
+            if self.safe[t]:
+                continue
+            # The relaxation near the cell first, while it proves at least half of what it
+            # tries: in the singles, most cells are exposed.
+            if self.n > NEAR_ABOVE and 2 * self.near_proofs + 4 >= self.near_tries:
+                self.near_tries += 1
+                held = self._near(t)
+                if held is not None:
+                    self.near_proofs += 1
                     found.append(t)
-                    if highest is not None:
-                        duals = self.model.duals
-                        rows = np.flatnonzero(np.abs(duals) > EPS)
-                        self.holding[t] = Holding(rows, duals[rows], self.k - highest)
+                    self.holding[t] = held
+                    continue
+            highest = self._maximise(np.array([t]))
+            if highest is None or highest < self.k - EPS:  # unsolved: the safe side
+                found.append(t)
+                if highest is not None:
+                    duals = self.model.duals
+                    rows = np.flatnonzero(np.abs(duals) > EPS)
+                    self.holding[t] = Holding(rows, duals[rows], self.k - highest)
         return np.array(found, dtype=np.int64)
+
+    def _near(self, t: int) -> Holding | None:
+        """Why target `t` is exposed, from the lines within NEAR rings of it alone, or None.
+
+        Dropping the other lines relaxes the LP (each point of the whole LP is one of this
+        one), so a maximum below k here is below k there: a proof, and its duals tell which
+        lines hold the cell down. Not a witness the other way: its points need not fit the
+        dropped lines. On the benchmark's cases, after the batches, 74 of 80 cells left
+        were exposed and this proved 68 of them, at 16 ms each against 70 ms to 600 ms for
+        the whole component's maximum."""
+        cells, rows = np.array([t]), np.empty(0, dtype=np.int64)
+        for _ in range(NEAR):
+            rows = np.unique(self.by_cell[:, cells].indices)
+            cells = np.unique(self.link[rows].indices)
+        if len(rows) == self.a.shape[0]:
+            return None  # no relaxation: the whole LP
+        model = _Model(self.a[rows][:, cells], self.values[cells], solver="choose")
+        self.lp_calls += 1
+        x, highest = model.maximise(np.searchsorted(cells, [t]), self.k)
+        if x is None or highest >= self.k - EPS:
+            return None
+        held = np.flatnonzero(np.abs(model.duals) > EPS)
+        return Holding(rows[held], model.duals[held], self.k - highest)
 
     def _maximise(self, targets: np.ndarray, afresh: bool = False) -> float | None:
         """The maximum of the sum of `targets`, each capped at k; marks what it shows safe."""
@@ -313,8 +356,9 @@ class _Model:
     component of a month of a million cases took 0.5-0.7 s by interior point against
     1.2-1.6 s by HiGHS's default dual simplex; the cases' release went from 330 s to 286 s."""
 
-    def __init__(self, a: sparse.csr_array, values: np.ndarray):
+    def __init__(self, a: sparse.csr_array, values: np.ndarray, solver: str = "ipm"):
         m, n = a.shape
+        self.solver = solver
         csc = sparse.csc_array(a)
         csc.sort_indices()
         lp = highspy.HighsLp()
@@ -336,7 +380,7 @@ class _Model:
 
     def _from_scratch(self) -> None:
         self.highs.clearSolver()
-        self.highs.setOptionValue("solver", "ipm")
+        self.highs.setOptionValue("solver", self.solver)
         self.highs.setOptionValue("run_crossover", "on")  # an optimal basis to start from
         self.highs.setOptionValue("presolve", "choose")
         self.fresh = True

@@ -509,6 +509,29 @@ def test_the_audit_names_the_lines_an_lp_holds_an_exposed_cell_down_by():
 
 
 
+@pytest.mark.parametrize("seed", [44, 72, 73, 114, 122, 127, 199])  # relaxations prove some
+def test_exposures_proven_by_the_lines_near_a_cell_alone_are_exactly_the_intruders(
+        seed, monkeypatch):
+    # On a component this small the whole LP is cheap, so its relaxations are tried only
+    # here: every cell they call exposed must be, and the cells they cannot settle still
+    # get the whole LP.
+    monkeypatch.setattr(disclosure_audit, "NEAR_ABOVE", 0)
+    monkeypatch.setattr(disclosure_audit, "NEAR", 3)
+    proofs = []
+    real = disclosure_audit._Bounds
+
+    class Watched(real):
+        def exposed(self, enough=None):
+            found = super().exposed(enough)
+            proofs.append(self.near_proofs)
+            return found
+
+    monkeypatch.setattr(disclosure_audit, "_Bounds", Watched)
+    counts, lines, hidden = hidden_cube(random.Random(3000 + seed), 0.5)
+    assert audit(counts, lines, hidden, k=K) == intruder(counts, lines, hidden)
+    assert sum(proofs)  # a relaxation did prove one
+
+
 def test_an_lp_exposure_is_fixed_by_a_cell_big_enough_to_lift_its_maximum():
     # x = z (both 12 - y), x + z = v, and v + u = 19 - w - s = 7 with u >= 1: 2x <= 6, so
     # x <= 3, which only the LP sees, 2 short of k. Every line holds x down with a dual of

@@ -81,6 +81,8 @@ def _releases(session: Session, wanted: list[CalendarPeriod], *, now: datetime, 
             raise Conflict(f"{exc}: an operator must look into it") from None
         if between:
             between()
+    if between and set(have) & {period.key for period in missing}:  # some were made
+        stats.analyze(session)
     return have
 
 

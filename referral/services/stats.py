@@ -183,4 +183,19 @@ def release_all(session: Session, *, now: datetime, k: int, kinds=ORDER, actor=N
             release(session, period, now=now, k=k, actor=actor, made=made)
             if between:
                 between()
+    if made and between:
+        analyze(session)
     return made
+
+
+def analyze(session: Session) -> None:
+    """Commit, and on PostgreSQL refresh the planner's statistics of the stored cells.
+
+    A release adds hundreds of thousands of cells at once; until autovacuum notices, the
+    planner may read a table of one release by scanning every cell of its metric: at a
+    million cases, 34 ms where the index on the table's name takes 1 ms. ANALYZE runs in
+    a transaction of its own, holding nothing else, and only where the caller commits."""
+    session.commit()
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(sa.text("ANALYZE stats_cells"))
+        session.commit()

@@ -32,6 +32,7 @@ would, never fewer. Below LARGE the audit is exact.
 """
 
 from collections.abc import Hashable, Iterable, Mapping
+from functools import cached_property
 from typing import NamedTuple
 
 import highspy
@@ -269,8 +270,6 @@ class _Bounds:
         self.values, self.k, self.n = values.astype(float), k, a.shape[1]
         self.a = a
         self.model = _Model(a, self.values)
-        self.link = sparse.csr_array(abs(a))
-        self.by_cell = sparse.csc_array(self.link)
         self.near_tries = self.near_proofs = 0
         self.safe = np.zeros(self.n, dtype=bool)
         self.targets = np.flatnonzero(open_)
@@ -310,6 +309,12 @@ class _Bounds:
                     self.holding[t] = Holding(rows, duals[rows], self.k - highest)
         return np.array(found, dtype=np.int64)
 
+    @cached_property
+    def _rings(self) -> tuple[sparse.csr_array, sparse.csc_array]:
+        """The incidence by line and by cell, for `_near` only (large components)."""
+        link = sparse.csr_array(abs(self.a))
+        return link, sparse.csc_array(link)
+
     def _near(self, t: int) -> Holding | None:
         """Why target `t` is exposed, from the lines within NEAR rings of it alone, or None.
 
@@ -319,10 +324,11 @@ class _Bounds:
         dropped lines. On the benchmark's cases, after the batches, 74 of 80 cells left
         were exposed and this proved 68 of them, at 16 ms each against 70 ms to 600 ms for
         the whole component's maximum."""
+        link, by_cell = self._rings
         cells, rows = np.array([t]), np.empty(0, dtype=np.int64)
         for _ in range(NEAR):
-            rows = np.unique(self.by_cell[:, cells].indices)
-            cells = np.unique(self.link[rows].indices)
+            rows = np.unique(by_cell[:, cells].indices)
+            cells = np.unique(link[rows].indices)
         if len(rows) == self.a.shape[0]:
             return None  # no relaxation: the whole LP
         model = _Model(self.a[rows][:, cells], self.values[cells], solver="choose")

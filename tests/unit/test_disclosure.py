@@ -180,6 +180,51 @@ def test_an_lp_that_stalls_from_the_last_basis_is_solved_again_from_scratch(seed
     assert sum(model.restarts for model in models)
 
 
+def test_a_cell_reaches_k_exactly_when_its_maximum_does():
+    # `reaches` stands for a cell's own maximum wherever it answers yes: its point must
+    # then be a real one, with the cell at k; and it must never say no to a cell that can.
+    answers = {True: 0, False: 0}
+    for seed in range(8):
+        counts, lines, hidden = hidden_cube(random.Random(3000 + seed), 0.25)
+        unknowns, a, b = equations(counts, lines, hidden)
+        values = np.array([counts[key] for key in unknowns], dtype=float)
+        model = disclosure_audit._Model(a, values)
+        for i, key in enumerate(unknowns):
+            if not 1 <= counts[key] <= K - 1:
+                continue
+            highest = linprog(-np.eye(len(unknowns))[i], bounds=(1, None), method="highs",
+                              A_eq=a, b_eq=b)
+            can = highest.status == 3 or -highest.fun >= K - 1e-6
+            point = model.reaches(np.array([i]), K)
+            assert (point is not None) == can, (seed, key)
+            answers[can] += 1
+            if point is not None:
+                assert point[i] >= K - 1e-6
+                assert point.min() >= 1 - 1e-6
+                np.testing.assert_allclose(a @ point, b, atol=1e-6)
+    assert answers[True] and answers[False]  # both answers were put to the test
+
+
+@pytest.mark.parametrize("seed", [25, 37, 42, 54])
+def test_a_cell_no_point_was_found_for_in_time_is_decided_by_its_maximum(seed, monkeypatch):
+    # As if every `reaches` ran out of time: no cell may be called exposed for that alone.
+    monkeypatch.setattr(disclosure_audit._Model, "reaches", lambda self, targets, k: None)
+    counts, lines, hidden = hidden_cube(random.Random(3000 + seed), 0.25)
+    assert audit(counts, lines, hidden, k=K) == intruder(counts, lines, hidden)
+
+
+def test_cells_that_reach_k_one_at_a_time_but_not_together_are_all_safe():
+    # 8 people in four hidden cells of 2: each can hold 5 (the others 1), never two at once.
+    counts = {"all": 8, "a": 2, "b": 2, "c": 2, "d": 2}
+    lines = [Line("all", ("a", "b", "c", "d"))]
+    hidden = {"a", "b", "c", "d"}
+    assert intruder(counts, lines, hidden) == set()
+    assert audit(counts, lines, hidden, k=K) == set()
+    counts["all"], counts["d"] = 7, 1  # now none can: each is at most 4
+    assert audit(counts, lines, hidden, k=K) == {"a", "b", "c", "d"} == intruder(
+        counts, lines, hidden)
+
+
 def nationality_months():
     """Three months of cases by nationality (HN, NI) and their quarter, one 'NI' rare month."""
     counts, lines, frozen = {}, [], {}
@@ -404,6 +449,10 @@ def test_independent_tables_are_solved_as_separate_components(monkeypatch):
         def maximise(self, *args):
             calls.append(self.n)
             return super().maximise(*args)
+
+        def reaches(self, *args):
+            calls.append(self.n)
+            return super().reaches(*args)
 
     monkeypatch.setattr(disclosure_audit, "_Model", Counting)
     apart = [protect(counts, lines, k=K) for counts, lines in (first, second)]

@@ -49,6 +49,7 @@ LARGE = 12_000  # unknowns of a component beyond which its LP is solved by block
 NEAR = 2  # rings of lines around a cell in the relaxation that may prove it exposed
 NEAR_ABOVE = 1_000  # unknowns of an LP below which its own maxima are cheaper than that
 GROUP_MAX = 64  # cells asked to reach k together (`_Bounds.exposed`)
+OPTIMAL = highspy.HighsModelStatus.kOptimal
 
 
 class Table:
@@ -445,6 +446,22 @@ class _Model:
                                                           else HOT_START_S))
         h.run()
 
+    def _solve(self, answered: tuple) -> highspy.HighsModelStatus:
+        """Run; a run from the last basis that ends with no status in `answered` (it stalled,
+        or ran out of time) runs again from scratch. The next run goes on from the basis
+        this one ends on, by primal simplex (see the docstring) and without presolve."""
+        h = self.highs
+        self._run()
+        if h.getModelStatus() not in answered and not self.fresh:
+            self.restarts += 1
+            self._from_scratch()
+            self._run()
+        self.fresh = False
+        h.setOptionValue("solver", "simplex")
+        h.setOptionValue("simplex_strategy", 4)  # primal
+        h.setOptionValue("presolve", "off")
+        return h.getModelStatus()
+
     def maximise(self, targets: np.ndarray, cap: int,
                  afresh: bool = False) -> tuple[np.ndarray | None, float]:
         """(solution, maximum) of the sum of `targets`, each capped; (None, nan) unsolved."""
@@ -455,17 +472,8 @@ class _Model:
         ones = np.ones(len(targets))
         h.changeColsCost(len(targets), targets, -ones)
         h.changeColsBounds(len(targets), targets, ones, ones * cap)
-        self._run()
-        if h.getModelStatus() != highspy.HighsModelStatus.kOptimal and not self.fresh:
-            # The primal simplex can stall from an old basis: start again from scratch.
-            self.restarts += 1
-            self._from_scratch()
-            self._run()
-        self.fresh = False
-        h.setOptionValue("solver", "simplex")
-        h.setOptionValue("simplex_strategy", 4)  # primal: see the docstring
-        h.setOptionValue("presolve", "off")
-        solved = h.getModelStatus() == highspy.HighsModelStatus.kOptimal
+        # The primal simplex can stall from an old basis: then from scratch.
+        solved = self._solve((OPTIMAL,)) == OPTIMAL
         solution = h.getSolution()
         x = np.array(solution.col_value) if solved else None
         highest = -h.getInfo().objective_function_value if solved else float("nan")
@@ -484,23 +492,14 @@ class _Model:
         does; from a point near k it moves little. On a quarter of 3,000 cases (a component
         of 10,645 unknowns, 6,000 of them open after the batches) this took 0.3 s a cell,
         nearest first, where a cell's maximum took 1-3.6 s from the last basis."""
-        h, inf, optimal = self.highs, highspy.kHighsInf, highspy.HighsModelStatus.kOptimal
+        h, inf = self.highs, highspy.kHighsInf
         targets = np.asarray(targets, dtype=np.int32)
         ones = np.ones(len(targets))
         h.changeColsBounds(len(targets), targets, ones * k, ones * inf)
         if not self.fresh:
             h.setOptionValue("simplex_strategy", 1)  # dual
-        self._run()
-        if h.getModelStatus() not in (optimal, highspy.HighsModelStatus.kInfeasible) and (
-                not self.fresh):
-            self.restarts += 1
-            self._from_scratch()
-            self._run()
-        self.fresh = False
-        h.setOptionValue("solver", "simplex")
-        h.setOptionValue("simplex_strategy", 4)  # `maximise` goes on from here by primal
-        h.setOptionValue("presolve", "off")
-        x = np.array(h.getSolution().col_value) if h.getModelStatus() == optimal else None
+        status = self._solve((OPTIMAL, highspy.HighsModelStatus.kInfeasible))
+        x = np.array(h.getSolution().col_value) if status == OPTIMAL else None
         h.changeColsBounds(len(targets), targets, ones, ones * inf)
         return x
 

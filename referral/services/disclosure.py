@@ -49,7 +49,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from referral.services.disclosure_audit import EPS, Auditor, Holding, Propagation, Table
+from referral.services.disclosure_audit import EPS, Auditor, Holding, Propagation, Table, time_left
+from referral.services.disclosure_audit import OutOfTime as OutOfTime  # raised by protect
 
 Key = Hashable
 # Exposed cells to act on per audit round. Proving a cell exposed is the costly part (LPs
@@ -83,8 +84,11 @@ class Pattern:
 
 
 def protect(counts: Mapping[Key, int], lines: Iterable[Line], *, k: int,
-            frozen: Mapping[Key, bool] | None = None) -> Pattern:
-    """The suppression pattern of one release; `frozen` maps dependency cells to hidden.
+            frozen: Mapping[Key, bool] | None = None, hide: Iterable[Key] = (),
+            deadline: float | None = None) -> Pattern:
+    """The suppression pattern of one release; `frozen` maps dependency cells to hidden,
+    and cells in `hide` are hidden from the start (with the primary ones). Raises
+    OutOfTime once `time.monotonic()` passes `deadline`, if one is given.
 
     A line with a single part says two cells are one number (a facility lies in one
     country, so facility x country x nationality repeats facility x nationality; a quarter
@@ -97,7 +101,7 @@ def protect(counts: Mapping[Key, int], lines: Iterable[Line], *, k: int,
     lines = list(lines)
     same = _Copies(lines)
     if not same.parent:
-        return _protect(counts, lines, k=k, frozen=frozen)
+        return _protect(counts, lines, k=k, frozen=frozen, hide=hide, deadline=deadline)
     merged_frozen: dict[Key, bool] = {}
     for key, was_hidden in frozen.items():
         one = same.find(key)
@@ -105,7 +109,8 @@ def protect(counts: Mapping[Key, int], lines: Iterable[Line], *, k: int,
     pattern = _protect({same.find(key): count for key, count in counts.items()},
                        [Line(same.find(line.total), tuple(same.find(p) for p in line.parts))
                         for line in lines if len(line.parts) != 1],
-                       k=k, frozen=merged_frozen)
+                       k=k, frozen=merged_frozen, hide={same.find(key) for key in hide},
+                       deadline=deadline)
     keys = {*counts, *frozen, *(key for line in lines for key in (line.total, *line.parts))}
 
     def expand(merged: set[Key]) -> set[Key]:
@@ -139,26 +144,28 @@ class _Copies:
 
 
 def _protect(counts: Mapping[Key, int], lines: list[Line], *, k: int,
-             frozen: Mapping[Key, bool]) -> Pattern:
+             frozen: Mapping[Key, bool], hide: Iterable[Key] = (),
+             deadline: float | None = None) -> Pattern:
     table = Table(counts, lines, extra=frozen)
     fixed = table.mask(frozen)
     hidden = table.mask(key for key, was_hidden in frozen.items() if was_hidden)
     small = (table.values >= 1) & (table.values <= k - 1)
     fixed |= _told_already(table, fixed & ~hidden) & ~small
     primary = small & ~fixed
-    hidden |= primary
+    hidden |= primary | (table.mask(hide) & ~fixed & (table.values > 0))
     started = time.monotonic()
     lines_rule = _Suppressor(table, fixed, hidden, k)
     complementary = lines_rule.close_lines()
     log.debug("%d cells, %d lines, %d primary; line rule hid %d more in %.1f s",
               len(table.keys), table.matrix.shape[0], int(primary.sum()), complementary,
               time.monotonic() - started)
-    auditor = Auditor(table, k)
+    auditor = Auditor(table, k, deadline)
     rounds = added = 0
     enough: int | None = ENOUGH
     stuck: set[int] = set()  # exposed by propagation with nothing left to hide for them
     before = np.inf  # exposures found by the last round's propagation
     while True:
+        time_left(deadline)
         rounds += 1
         unresolved: set[int] = set()
         more = 0
@@ -210,6 +217,41 @@ def _protect(counts: Mapping[Key, int], lines: list[Line], *, k: int,
         hidden=_keys(table, hidden & ~fixed), primary=_keys(table, primary), rounds=rounds,
         complementary=complementary, audit_added=added, lp_calls=auditor.lp_calls,
         unresolved={table.keys[i] for i in unresolved})
+
+
+def nested(counts: Mapping[Key, int], sums: Iterable[Line], frozen: Mapping[Key, bool], *,
+           k: int) -> set[Key]:
+    """The cells of a parent period to hide so that it tells nothing its parts had not.
+
+    `sums` are the lines making a cell of this release the sum of cells of the releases
+    beneath it (a quarter's cell and its months' cells, DESIGN.md); `frozen` says which of
+    those are hidden. Hidden: each such cell that is small, or that has a hidden part.
+
+    When every cell of the release is such a sum (its tables and lines are those of its
+    parts), and the releases beneath were protected with the same k, this pattern passes
+    the joint audit without running it:
+    - a published cell is the sum of published parts, so the intruder knew it;
+    - a line of the release is the sum of the same line in each part, so once each hidden
+      cell stands for the sum of its parts, the release adds no relation: what the
+      intruder can tell of the parts is what the releases beneath told, and each of those
+      passed its own audit;
+    - a small cell has a hidden part (its parts are 0 or small, and not all 0), which
+      reaches k or more in some point the releases beneath allow, so the cell does too;
+      a cell with a hidden part of k or more is not small.
+    Where a release also holds cells that are not sums (a referral's status at the end
+    of the period), pass this pattern to `protect` as `hide`: those cells can narrow the
+    sums, so the audit still decides.
+
+    The price: such a release publishes only what adding up its parts would give. A
+    quarter's cell of 3 + 2 + 4 people stays hidden, where the joint audit may show it.
+    On a quarter of 3,000 cases (2025-Q1 of bench/stats.py's data), this hid 18,806 of
+    its 18,847 case cells (99.8%) with no LP, and the audit of its referrals from this
+    pattern took 62 s; the joint audit of both had not ended after an hour."""
+    hide = set()
+    for line in sums:
+        if 1 <= counts.get(line.total, 0) <= k - 1 or any(frozen[p] for p in line.parts):
+            hide.add(line.total)
+    return hide
 
 
 def _told_already(table: Table, published: np.ndarray) -> np.ndarray:

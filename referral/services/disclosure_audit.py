@@ -32,6 +32,7 @@ is solved by blocks (`_blocks`), which can only call more cells exposed than the
 would, never fewer. Below LARGE the audit is exact.
 """
 
+import time
 from collections.abc import Hashable, Iterable, Mapping
 from functools import cached_property
 from typing import NamedTuple
@@ -50,6 +51,20 @@ NEAR = 2  # rings of lines around a cell in the relaxation that may prove it exp
 NEAR_ABOVE = 1_000  # unknowns of an LP below which its own maxima are cheaper than that
 GROUP_MAX = 64  # cells asked to reach k together (`_Bounds.exposed`)
 OPTIMAL = highspy.HighsModelStatus.kOptimal
+
+
+class OutOfTime(Exception):
+    """The audit reached its deadline before it could answer."""
+
+
+def time_left(deadline: float | None) -> float:
+    """Seconds left before `deadline` (inf without one); OutOfTime once it has passed."""
+    if deadline is None:
+        return float("inf")
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise OutOfTime
+    return left
 
 
 class Table:
@@ -123,8 +138,9 @@ class Auditor:
     seen at k keeps that witness; later rounds only re-examine the exposed cells.
     """
 
-    def __init__(self, table: Table, k: int):
+    def __init__(self, table: Table, k: int, deadline: float | None = None):
         self.table = table
+        self.deadline = deadline  # time.monotonic() past which it raises OutOfTime
         self.proven = np.zeros(len(table.keys), dtype=bool)
         self.k = k
         self.small = (table.values >= 1) & (table.values <= k - 1)
@@ -200,7 +216,7 @@ class Auditor:
                 continue
             for block, block_rows, inner in _blocks(a_part, targets, LARGE):
                 bounds = _Bounds(a_part[block_rows][:, block], values[block],
-                                 targets[block] & inner, self.k)
+                                 targets[block] & inner, self.k, self.deadline)
                 exposed = bounds.exposed(None if enough is None else enough - len(found))
                 self.lp_calls += bounds.lp_calls
                 self.open[ids[block][bounds.safe]] = False
@@ -277,10 +293,12 @@ class _Bounds:
     the last basis, 4 s from scratch. So batches start from scratch, and go on while they
     settle more than their time's worth of single maxima."""
 
-    def __init__(self, a: sparse.csr_array, values: np.ndarray, open_: np.ndarray, k: int):
+    def __init__(self, a: sparse.csr_array, values: np.ndarray, open_: np.ndarray, k: int,
+                 deadline: float | None = None):
         self.values, self.k, self.n = values.astype(float), k, a.shape[1]
         self.a = a
-        self.model = _Model(a, self.values)
+        self.deadline = deadline
+        self.model = _Model(a, self.values, deadline=deadline)
         self.near_tries = self.near_proofs = 0
         self.safe = np.zeros(self.n, dtype=bool)
         self.point = self.values.copy()  # the last feasible point found
@@ -378,7 +396,8 @@ class _Bounds:
             cells = np.unique(link[rows].indices)
         if len(rows) == self.a.shape[0]:
             return None  # no relaxation: the whole LP
-        model = _Model(self.a[rows][:, cells], self.values[cells], solver="choose")
+        model = _Model(self.a[rows][:, cells], self.values[cells], solver="choose",
+                       deadline=self.deadline)
         self.lp_calls += 1
         x, highest = model.maximise(np.searchsorted(cells, [t]), self.k)
         if x is None or highest >= self.k - EPS:
@@ -410,9 +429,11 @@ class _Model:
     component of a month of a million cases took 0.5-0.7 s by interior point against
     1.2-1.6 s by HiGHS's default dual simplex; the cases' release went from 330 s to 286 s."""
 
-    def __init__(self, a: sparse.csr_array, values: np.ndarray, solver: str = "ipm"):
+    def __init__(self, a: sparse.csr_array, values: np.ndarray, solver: str = "ipm",
+                 deadline: float | None = None):
         m, n = a.shape
         self.solver = solver
+        self.deadline = deadline
         csc = sparse.csc_array(a)
         csc.sort_indices()
         lp = highspy.HighsLp()
@@ -442,9 +463,11 @@ class _Model:
     def _run(self) -> None:
         # HiGHS's time limit counts from the object's creation: give each run its own.
         h = self.highs
-        h.setOptionValue("time_limit", h.getRunTime() + (COLD_START_S if self.fresh
-                                                          else HOT_START_S))
+        left = time_left(self.deadline)
+        h.setOptionValue("time_limit", h.getRunTime() + min(
+            left, COLD_START_S if self.fresh else HOT_START_S))
         h.run()
+        time_left(self.deadline)  # no answer from a run the deadline cut short
 
     def _solve(self, answered: tuple) -> highspy.HighsModelStatus:
         """Run; a run from the last basis that ends with no status in `answered` (it stalled,

@@ -3,6 +3,7 @@
 import itertools
 import math
 import random
+import time
 
 import numpy as np
 import pytest
@@ -170,8 +171,8 @@ def test_an_lp_that_stalls_from_the_last_basis_is_solved_again_from_scratch(seed
     real = disclosure_audit._Model
 
     class Watched(real):
-        def __init__(self, a, values):
-            super().__init__(a, values)
+        def __init__(self, a, values, **options):
+            super().__init__(a, values, **options)
             models.append(self)
 
     monkeypatch.setattr(disclosure_audit, "_Model", Watched)
@@ -271,6 +272,80 @@ def test_the_loop_hides_the_whole_release_when_every_cell_would_expose():
     pattern = protect(counts, lines, k=K, frozen=frozen)
     assert pattern.hidden == {("HN", "Q"), ("NI", "Q"), ("all", "Q")}
     assert pattern.unresolved == set()
+    assert_safe(counts, lines, pattern, {key for key, h in frozen.items() if h})
+
+
+def test_a_quarter_nested_in_its_months_hides_what_a_hidden_month_holds():
+    counts, lines, frozen = nationality_months()
+    sums = [line for line in lines if line.total[1] == "Q" and line.parts[0][1] == 1]
+    hide = disclosure.nested(counts, sums, frozen, k=K)
+    # NI (and HN, its complement) were hidden in month 1; "all" never was.
+    assert hide == {("HN", "Q"), ("NI", "Q")}
+    frozen_hidden = {key for key, was_hidden in frozen.items() if was_hidden}
+    assert audit(counts, lines, hide | frozen_hidden, k=K) == set()
+
+
+def periods_of(rng, months, people, sizes, extra=None):
+    """Months of random people, and their quarter, as releases have them: every table of
+    up to 3 attributes per period (keys (period, table, values)), their lines, and the
+    quarter's cells summing the months'. With `extra` values, the quarter's people also
+    have one more attribute its months do not (a referral's status at its end): its
+    tables are not sums of the months'."""
+    counts, lines, sums, quarter_rows = {}, [], [], []
+    for month in range(1, months + 1):
+        rows = [tuple(int(rng.integers(0, size)) for size in sizes)
+                for _ in range(int(rng.integers(*people)))]
+        quarter_rows += [(*row, int(rng.integers(0, extra))) if extra else row
+                         for row in rows]
+        month_counts, month_lines = tables_of(rows)
+        counts |= {(month, *key): n for key, n in month_counts.items()}
+        lines += [Line((month, *x.total), tuple((month, *p) for p in x.parts))
+                  for x in month_lines]
+    quarter_counts, quarter_lines = tables_of(quarter_rows)
+    counts |= {("Q", *key): n for key, n in quarter_counts.items()}
+    lines += [Line(("Q", *x.total), tuple(("Q", *p) for p in x.parts)) for x in quarter_lines]
+    for table, values in quarter_counts:
+        if extra and len(sizes) in table:
+            continue
+        sums.append(Line(("Q", table, values), tuple(
+            (month, table, values) for month in range(1, months + 1)
+            if (month, table, values) in counts)))
+    return counts, lines + sums, sums
+
+
+def months_released(counts, lines):
+    """Each month protected alone, as it was released: {cell: hidden} over the months."""
+    frozen = {}
+    for month in {key[0] for key in counts} - {"Q"}:
+        mine = {key: n for key, n in counts.items() if key[0] == month}
+        hidden = protect(mine, [x for x in lines if x.total[0] == month], k=K).hidden
+        frozen |= {key: key in hidden for key in mine}
+    return frozen
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_a_quarter_of_sums_nested_in_its_months_survives_the_intruder_unaudited(seed):
+    rng = np.random.default_rng(7100 + seed)
+    counts, lines, sums = periods_of(rng, 3, (6, 30), (3, 2, 3))
+    frozen = months_released(counts, lines)
+    hide = disclosure.nested(counts, sums, frozen, k=K)
+    assert small(counts) - set(frozen) <= hide
+    assert all(line.total in hide for line in sums
+               if any(frozen[part] for part in line.parts))
+    frozen_hidden = {key for key, was_hidden in frozen.items() if was_hidden}
+    assert intruder(counts, lines, hide | frozen_hidden) == set()
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_a_quarter_with_cells_that_are_not_sums_is_audited_on_top_of_its_nesting(seed):
+    # The quarter's status cells narrow its sums, and through them the months: the
+    # nested cells alone are not enough, the audit decides (`hide`).
+    rng = np.random.default_rng(7200 + seed)
+    counts, lines, sums = periods_of(rng, 3, (6, 30), (3, 2), extra=3)
+    frozen = months_released(counts, lines)
+    hide = disclosure.nested(counts, sums, frozen, k=K)
+    pattern = protect(counts, lines, k=K, frozen=frozen, hide=hide)
+    assert hide <= pattern.hidden
     assert_safe(counts, lines, pattern, {key for key, h in frozen.items() if h})
 
 
@@ -441,10 +516,10 @@ def test_independent_tables_are_solved_as_separate_components(monkeypatch):
     real = disclosure_audit._Model
 
     class Counting(real):
-        def __init__(self, a, values):
+        def __init__(self, a, values, **options):
             sizes.append(a.shape[1])
             self.n = a.shape[1]
-            super().__init__(a, values)
+            super().__init__(a, values, **options)
 
         def maximise(self, *args):
             calls.append(self.n)
@@ -461,6 +536,20 @@ def test_independent_tables_are_solved_as_separate_components(monkeypatch):
     assert together.hidden == apart[0].hidden | apart[1].hidden
     assert len(calls) - calls_apart == sum(p.lp_calls for p in apart) == together.lp_calls
     assert max(sizes) < min(len(first[0]), len(second[0]))
+
+
+def test_an_audit_past_its_deadline_raises_rather_than_answer():
+    counts, lines, hidden = hidden_cube(random.Random(3), 0.5)
+    table = Table(counts, lines)
+    auditor = Auditor(table, K)
+    auditor.exposed(table.mask(hidden))
+    assert auditor.lp_calls > 0  # the answer needs LPs
+    late = Auditor(table, K, deadline=time.monotonic() - 1)
+    with pytest.raises(disclosure.OutOfTime):
+        late.exposed(table.mask(hidden))
+    with pytest.raises(disclosure.OutOfTime):
+        protect(counts, lines, k=K, deadline=time.monotonic())
+    assert protect(counts, lines, k=K, deadline=time.monotonic() + 600).hidden
 
 
 def test_a_cell_in_no_line_only_gets_primary_suppression():

@@ -26,7 +26,7 @@ from referral.blueprints.api import subjects as subjects_view
 from referral.blueprints.api import sync as sync_view
 from referral.models import Case, CaseNeed, CaseVulnerability, Facility, Referral
 from referral.models.referral import ReferralService
-from referral.services import aggregates, reports
+from referral.services import aggregates, reports, stats
 from referral.services.periods import containing
 from tests import intruder
 from tests.api.test_cases import intake_body
@@ -363,8 +363,13 @@ def describe(exposed):
             for (metric, period, table, values), true, lowest, highest in exposed]
 
 
+@pytest.mark.parametrize("parent_audit_s", [stats.PARENT_AUDIT_S, 0.0],
+                         ids=["joint-audit", "audit-out-of-time"])
 def test_every_table_of_every_period_together_exposes_no_one_and_never_changes(
-        session, client, headers_for, planted):
+        session, client, headers_for, planted, parent_audit_s, monkeypatch):
+    # With no time for the joint audits, quarters and the year hide what their months
+    # (quarters) hid instead: the intruder must find nothing either way.
+    monkeypatch.setattr(stats, "PARENT_AUDIT_S", parent_audit_s)
     assert aggregates.tables("cases") == TABLES["cases"]
     assert aggregates.tables("referrals") == TABLES["referrals"]
     manager = UserFactory(manager=True)

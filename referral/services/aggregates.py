@@ -160,12 +160,19 @@ def additive_lines(period_key: str, counted: dict[Table, Counts]):
                 yield (period_key, margin, rest), tuple(parts)
 
 
+def summable(table: Table) -> bool:
+    """Whether a period's cells of this table are the sums of its sub-periods' cells. Not
+    with referral_status: a status at the end of a month is not the one at the quarter's
+    end."""
+    return "referral_status" not in table
+
+
 def period_lines(parent_key: str, parent: dict[Table, Counts],
                  children: dict[str, dict[Table, Counts]]):
-    """The months of a quarter (the quarters of a year) sum to it, cell by cell. Not for
-    referral_status: a status at the end of a month is not the one at the quarter's end."""
+    """The months of a quarter (the quarters of a year) sum to it, cell by cell, in the
+    tables that are `summable`."""
     for table, counts in parent.items():
-        if "referral_status" in table:
+        if not summable(table):
             continue
         for values in counts:
             parts = tuple((key, table, values) for key, tables_of in children.items()

@@ -4,12 +4,17 @@ A release is computed once per finished calendar period, under a database lock, 
 never changes: requests read stored cells only. A quarter is released after its months
 and a year after its quarters, and their published cells are fixed when it is protected,
 so no answer can be subtracted from another to isolate anyone.
+
+A quarter's (a year's) joint audit with its months can take hours where months are
+mostly hidden; past PARENT_AUDIT_S it gives way to hiding what the months (quarters) hid
+(`_protect`), which is safe by construction, and the release's audit event says so.
 """
 
 import hashlib
 import json
 import logging
 import time
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -22,6 +27,10 @@ from referral.services.periods import CalendarPeriod
 log = logging.getLogger(__name__)
 ORDER = ("month", "quarter", "year", "week")  # parents after the periods they are made of
 BATCH = 5000
+# How long a quarter's (a year's) joint audit may take, per release, before it falls back
+# on hiding what the periods beneath hid (`_protect`). On a quarter of 3,000 cases it had
+# not ended after an hour; the fallback took 72 s.
+PARENT_AUDIT_S = 120.0
 
 
 def _lock(session: Session, period: CalendarPeriod) -> None:
@@ -89,39 +98,94 @@ def _counted(session: Session, period: CalendarPeriod, counts: dict, lines: list
     return by_metric
 
 
+@dataclass
+class _View:
+    """What an intruder holds when a period is released: every count, every line, and
+    the cells of the releases beneath it (hidden or not), with the k they had."""
+
+    counts: dict = field(default_factory=dict)
+    lines: list = field(default_factory=list)
+    frozen: dict = field(default_factory=dict)
+    k: set = field(default_factory=set)
+
+    def of(self, metrics) -> tuple[dict, list, dict]:
+        """Its counts, lines and frozen cells of `metrics` only (metrics share no line)."""
+        return ({key: n for key, n in self.counts.items() if key[0] in metrics},
+                [line for line in self.lines if line.total[0] in metrics],
+                {key: h for key, h in self.frozen.items() if key[0] in metrics})
+
+
 def _beneath(session: Session, period: CalendarPeriod, counted: dict,
-             children: list[StatsRelease], counts: dict, lines: list, frozen: dict) -> None:
+             children: list[StatsRelease], view: _View) -> list:
     """Every release beneath `period`, frozen, into the intruder's view: a year's quarters
     and their months, each with its own lines and the lines to its parent. A year audited
-    with its quarters alone could publish what a quarter hid to protect a month."""
+    with its quarters alone could publish what a quarter hid to protect a month. Returns
+    the lines making `period`'s cells the sums of its children's."""
     counted_children = {}
     for child_period, child in zip(period.children(), children, strict=True):
-        counted_children[child.period_key] = _counted(session, child_period, counts, lines)
-        frozen |= _cells_of(session, child, counts)
+        counted_children[child.period_key] = _counted(session, child_period, view.counts,
+                                                      view.lines)
+        view.frozen |= _cells_of(session, child, view.counts)
+        view.k.add(child.k)
         grandchildren = [find(session, below) for below in child_period.children()]
         if grandchildren:
             _beneath(session, child_period, counted_children[child.period_key],
-                     grandchildren, counts, lines, frozen)
-    for metric in aggregates.METRICS:
-        lines.extend(disclosure.Line((metric, *total), tuple((metric, *p) for p in parts))
-                     for total, parts in aggregates.period_lines(
-                         period.key, counted[metric],
-                         {key: counted[metric] for key, counted in counted_children.items()}))
+                     grandchildren, view)
+    sums = [disclosure.Line((metric, *total), tuple((metric, *p) for p in parts))
+            for metric in aggregates.METRICS
+            for total, parts in aggregates.period_lines(
+                period.key, counted[metric],
+                {key: counted[metric] for key, counted in counted_children.items()})]
+    view.lines.extend(sums)
+    return sums
 
 
 def _protect(session: Session, period: CalendarPeriod, children: list[StatsRelease], k: int):
-    counts, lines, frozen = {}, [], {}
-    mine = _counted(session, period, counts, lines)
-    if children:
-        _beneath(session, period, mine, children, counts, lines, frozen)
-    pattern = disclosure.protect(counts, lines, k=k, frozen=frozen)
-    own = [key for key in counts if key[1] == period.key]
+    """The counts, this period's cells, and which of them to hide.
+
+    A month is protected as DESIGN.md says. A quarter or a year too, one metric at a time
+    (they share no line), for up to PARENT_AUDIT_S. A metric not done by then hides every
+    cell with a hidden part instead (`disclosure.nested`): that passes the joint audit with
+    no LP when all its tables are sums of its parts' (cases) and the releases beneath had
+    the same k; else (referrals, with the status at the end of the period) it starts the
+    audit again from that pattern, to the end."""
+    view = _View()
+    mine = _counted(session, period, view.counts, view.lines)
+    if not children:
+        return view.counts, *_hidden(period, view, set(aggregates.METRICS), k=k), []
+    sums = _beneath(session, period, mine, children, view)
+    deadline = time.monotonic() + PARENT_AUDIT_S
+    hidden, nested, fell_back = set(), None, []
+    for metric in aggregates.METRICS:
+        try:
+            hidden |= _hidden(period, view, {metric}, k=k, deadline=deadline)[1]
+            continue
+        except disclosure.OutOfTime:
+            log.info("release %s %s: the %s audit ran out of time; hiding what the periods "
+                     "beneath hid", period.kind, period.key, metric)
+        fell_back.append(metric)
+        if nested is None:
+            nested = disclosure.nested(view.counts, sums, view.frozen, k=k)
+        hide = {key for key in nested if key[0] == metric}
+        if view.k == {k} and all(map(aggregates.summable, aggregates.tables(metric))):
+            hidden |= hide
+        else:
+            hidden |= _hidden(period, view, {metric}, k=k, hide=hide)[1]
+    own = [key for key in view.counts if key[1] == period.key]
+    return view.counts, own, hidden, fell_back
+
+
+def _hidden(period: CalendarPeriod, view: _View, metrics: set, *, k: int,
+            **options) -> tuple[list, set]:
+    """This period's cells, and those `disclosure.protect` hides among them."""
+    counts, lines, frozen = view.of(metrics)
+    pattern = disclosure.protect(counts, lines, k=k, frozen=frozen, **options)
     if pattern.unresolved:
         # Exposed by the published releases alone (k was raised since, say): nothing this
         # release hides can reach them. Operators must know; hiding more would not help.
         log.warning("release %s %s: %d cells of earlier releases are exposed by those "
                     "releases themselves", period.kind, period.key, len(pattern.unresolved))
-    return counts, own, pattern.hidden
+    return [key for key in counts if key[1] == period.key], pattern.hidden
 
 
 def release(session: Session, period: CalendarPeriod, *, now: datetime, k: int,
@@ -139,7 +203,7 @@ def release(session: Session, period: CalendarPeriod, *, now: datetime, k: int,
     started = time.monotonic()
     children = [release(session, child, now=now, k=k, actor=actor, made=made)[0]
                 for child in period.children()]
-    counts, own, hidden = _protect(session, period, children, k)
+    counts, own, hidden, nested = _protect(session, period, children, k)
     release_ = StatsRelease(period=period.kind, period_key=period.key,
                             starts_at=period.start, ends_at=period.end, k=k, cells=len(own),
                             hidden_cells=len(hidden), created_at=now)
@@ -154,7 +218,8 @@ def release(session: Session, period: CalendarPeriod, *, now: datetime, k: int,
     audit.record(session, "stats_released", actor=actor, object_type="stats_release",
                  object_id=release_.id, now=now,
                  detail={"period": period.kind, "key": period.key, "k": k,
-                         "cells": len(own), "hidden": len(hidden)})
+                         "cells": len(own), "hidden": len(hidden),
+                         **({"nested": nested} if nested else {})})
     session.flush()
     if made is not None:
         made.append(release_)

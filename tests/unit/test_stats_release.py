@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from referral.extensions import db
-from referral.models import StatsCell, StatsRelease
+from referral.models import AuditEvent, StatsCell, StatsRelease
 from referral.services import aggregates, disclosure, periods, stats
 from tests.factories import BorderPostFactory, CaseFactory, ReferralFactory, SubjectFactory
 
@@ -61,6 +61,31 @@ def test_an_unfinished_period_is_not_released(quarter_of_cases):
         stats.release(db.session, periods.from_key("month", "2026-11"), now=NOW, k=K)
 
 
+def intruders_view(quarter):
+    """Everything published for the quarter and its months: counts, lines, hidden cells."""
+    counts, lines, hidden = {}, [], set()
+    for period in (quarter, *quarter.children()):
+        stats._counted(db.session, period, counts, lines)
+        release = stats.find(db.session, period)
+        hidden |= {key for key, was_hidden in stats._cells_of(db.session, release).items()
+                   if was_hidden}
+    sums = []
+    for metric in aggregates.METRICS:
+        window = aggregates.Period
+        children = {c.key: aggregates.count_all(db.session, metric, window(c.start, c.end))
+                    for c in quarter.children()}
+        parent = aggregates.count_all(db.session, metric, window(quarter.start, quarter.end))
+        sums.extend(disclosure.Line((metric, *t), tuple((metric, *p) for p in parts))
+                    for t, parts in aggregates.period_lines(quarter.key, parent, children))
+    return counts, lines + sums, hidden, sums
+
+
+def released_event(release):
+    return db.session.scalars(sa.select(AuditEvent).where(
+        AuditEvent.action == "stats_released",
+        AuditEvent.object_id == str(release.id))).one()
+
+
 def test_a_quarter_is_released_after_its_months_and_survives_the_joint_audit(
         quarter_of_cases):
     quarter = periods.from_key("quarter", "2026-Q3")
@@ -69,22 +94,32 @@ def test_a_quarter_is_released_after_its_months_and_survives_the_joint_audit(
     assert [(r.period, r.period_key) for r in releases] == [
         ("month", "2026-07"), ("month", "2026-08"), ("month", "2026-09"),
         ("quarter", "2026-Q3")]
-    # An intruder holding everything published for the quarter and its months.
-    counts, lines, hidden = {}, [], set()
-    for period in (quarter, *quarter.children()):
-        stats._counted(db.session, period, counts, lines)
-        release = stats.find(db.session, period)
-        hidden |= {key for key, was_hidden in stats._cells_of(db.session, release).items()
-                   if was_hidden}
-    for metric in aggregates.METRICS:
-        window = aggregates.Period
-        children = {c.key: aggregates.count_all(db.session, metric, window(c.start, c.end))
-                    for c in quarter.children()}
-        parent = aggregates.count_all(db.session, metric, window(quarter.start, quarter.end))
-        lines.extend(disclosure.Line((metric, *t), tuple((metric, *p) for p in parts))
-                     for t, parts in aggregates.period_lines(quarter.key, parent, children))
+    counts, lines, hidden, sums = intruders_view(quarter)
     assert disclosure.audit(counts, lines, hidden, k=K) == set()
     assert made.cells > 0
+    # The joint audit ended in time, and publishes quarter cells some month hid: what a
+    # quarter is for (a rare group over three months may be common enough).
+    assert "nested" not in released_event(made).detail
+    frozen = {key: key in hidden for key in counts if key[1] != quarter.key}
+    published_over_hidden_months = disclosure.nested(counts, sums, frozen, k=K) - hidden
+    assert published_over_hidden_months
+    assert all(counts[key] >= K for key in published_over_hidden_months)
+
+
+def test_a_quarter_whose_joint_audit_runs_out_of_time_hides_what_its_months_hid(
+        quarter_of_cases, monkeypatch):
+    monkeypatch.setattr(stats, "PARENT_AUDIT_S", 0.0)
+    quarter = periods.from_key("quarter", "2026-Q3")
+    made, _ = stats.release(db.session, quarter, now=NOW, k=K)
+    assert released_event(made).detail["nested"] == ["cases", "referrals"]
+    counts, lines, hidden, sums = intruders_view(quarter)
+    assert disclosure.audit(counts, lines, hidden, k=K) == set()
+    # Cases: a quarter's cell is hidden exactly when it is small or a month hid its part.
+    for line in sums:
+        if line.total[0] == "cases":
+            expected = 1 <= counts[line.total] < K or bool(set(line.parts) & hidden)
+            assert (line.total in hidden) == expected, line.total
+    assert made.hidden_cells == len({key for key in hidden if key[1] == quarter.key})
 
 
 def test_release_all_releases_every_finished_period_and_only_those(quarter_of_cases):

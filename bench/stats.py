@@ -32,7 +32,7 @@ from _scratch import scratch_postgres  # bench/, beside this script
 
 from referral import create_app
 from referral.extensions import db
-from referral.models import Case
+from referral.models import AuditEvent, Case
 from referral.services import auth, demo, periods, stats, synthetic
 from referral.services.crypto import Keyring
 
@@ -82,7 +82,9 @@ def fill(url: str, workdir: Path) -> None:
 
 
 def release_in_child(url: str, workdir: Path, kind: str, key: str) -> tuple[float, float]:
-    """Release one period (and whatever it needs first) in a fresh process: (s, peak MB)."""
+    """Release one period (and whatever it needs first) in a fresh process: (s, peak MB).
+    Says what share of its cells it hid, and which metrics fell back on hiding what the
+    periods beneath hid (stats.PARENT_AUDIT_S)."""
     env = {**os.environ, "BENCH_CHILD": "1"}
     process = subprocess.Popen([sys.executable, __file__, "child", url, str(workdir), kind,
                                 key], env=env)
@@ -91,6 +93,7 @@ def release_in_child(url: str, workdir: Path, kind: str, key: str) -> tuple[floa
     if process.returncode:
         raise RuntimeError(f"releasing {kind} {key} failed")
     seconds = float((workdir / "child-seconds").read_text())
+    print(f"#   {kind} {key}: {(workdir / 'child-release').read_text()}", flush=True)
     return seconds, usage.ru_maxrss / 1024  # kilobytes on Linux
 
 
@@ -98,9 +101,17 @@ def child(url: str, workdir: str, kind: str, key: str) -> None:
     app = app_for(url, Path(workdir))
     with app.app_context():
         started = time.perf_counter()
-        stats.release(db.session, periods.from_key(kind, key), now=datetime.now(UTC), k=K)
+        made, _ = stats.release(db.session, periods.from_key(kind, key),
+                                now=datetime.now(UTC), k=K)
         stats.analyze(db.session)  # commits, as `flask stats release` does
         Path(workdir, "child-seconds").write_text(str(time.perf_counter() - started))
+        event = db.session.scalars(sa.select(AuditEvent).where(
+            AuditEvent.action == "stats_released",
+            AuditEvent.object_id == str(made.id))).one()
+        nested = ", ".join(event.detail.get("nested", [])) or "none"
+        Path(workdir, "child-release").write_text(
+            f"{made.hidden_cells:,} of {made.cells:,} cells hidden "
+            f"({made.hidden_cells / max(made.cells, 1):.1%}); audit out of time for: {nested}")
 
 
 def month_column(url: str):

@@ -181,10 +181,15 @@ def _hidden(period: CalendarPeriod, view: _View, metrics: set, *, k: int,
     counts, lines, frozen = view.of(metrics)
     pattern = disclosure.protect(counts, lines, k=k, frozen=frozen, **options)
     if pattern.unresolved:
-        # Exposed by the published releases alone (k was raised since, say): nothing this
-        # release hides can reach them. Operators must know; hiding more would not help.
-        log.warning("release %s %s: %d cells of earlier releases are exposed by those "
-                    "releases themselves", period.kind, period.key, len(pattern.unresolved))
+        # Exposed whatever this release hides: by the published releases alone (k was
+        # raised since, say), or by which of this release's cells are listed. Operators
+        # must know; hiding more would not help. Tables only, never which cells.
+        tables = sorted({" ".join((key[0], key[1], ",".join(key[2]) or "total"))
+                         for key in pattern.unresolved})
+        more = f" and {len(tables) - 8} more tables" if len(tables) > 8 else ""
+        log.warning("release %s %s: %d hidden cells stay exposed whatever it hides, in %s%s",
+                    period.kind, period.key, len(pattern.unresolved), "; ".join(tables[:8]),
+                    more)
     return [key for key in counts if key[1] == period.key], pattern.hidden
 
 

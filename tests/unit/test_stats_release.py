@@ -122,6 +122,22 @@ def test_a_quarter_whose_joint_audit_runs_out_of_time_hides_what_its_months_hid(
     assert made.hidden_cells == len({key for key in hidden if key[1] == quarter.key})
 
 
+def test_a_quarter_released_with_a_higher_k_warns_of_what_its_months_expose(
+        quarter_of_cases, caplog):
+    # The months were released with k = 3, the quarter with k = 5: months published 3s
+    # and 4s, and what they hid was only shown to reach 3. Nothing the quarter hides
+    # changes that; operators are told in which tables, never which cells.
+    for month in periods.from_key("quarter", "2026-Q3").children():
+        stats.release(db.session, month, now=NOW, k=3)
+    with caplog.at_level("WARNING", logger="referral.services.stats"):
+        stats.release(db.session, periods.from_key("quarter", "2026-Q3"), now=NOW, k=K)
+    warnings = [r.getMessage() for r in caplog.records if "stay exposed" in r.getMessage()]
+    assert warnings and all(w.startswith("release quarter 2026-Q3: ") for w in warnings)
+    assert "cases 2026-07 nationality,need;" in warnings[0]  # a month's table
+    assert "more tables" in warnings[0]
+    assert not [w for w in warnings if "CM" in w or "(" in w]  # no cell values
+
+
 def test_release_all_releases_every_finished_period_and_only_those(quarter_of_cases):
     made = stats.release_all(db.session, now=NOW, k=K, kinds=("month", "quarter", "year"))
     assert [(r.period, r.period_key) for r in made] == [

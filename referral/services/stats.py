@@ -151,14 +151,15 @@ def _protect(session: Session, period: CalendarPeriod, children: list[StatsRelea
     audit again from that pattern, to the end."""
     view = _View()
     mine = _counted(session, period, view.counts, view.lines)
+    own = [key for key in view.counts if key[1] == period.key]
     if not children:
-        return view.counts, *_hidden(period, view, set(aggregates.METRICS), k=k), []
+        return view.counts, own, _hidden(period, view, set(aggregates.METRICS), k=k), []
     sums = _beneath(session, period, mine, children, view)
     deadline = time.monotonic() + PARENT_AUDIT_S
     hidden, nested, fell_back = set(), None, []
     for metric in aggregates.METRICS:
         try:
-            hidden |= _hidden(period, view, {metric}, k=k, deadline=deadline)[1]
+            hidden |= _hidden(period, view, {metric}, k=k, deadline=deadline)
             continue
         except disclosure.OutOfTime:
             log.info("release %s %s: the %s audit ran out of time; hiding what the periods "
@@ -170,14 +171,13 @@ def _protect(session: Session, period: CalendarPeriod, children: list[StatsRelea
         if view.k == {k} and all(map(aggregates.summable, aggregates.tables(metric))):
             hidden |= hide
         else:
-            hidden |= _hidden(period, view, {metric}, k=k, hide=hide)[1]
-    own = [key for key in view.counts if key[1] == period.key]
+            hidden |= _hidden(period, view, {metric}, k=k, hide=hide)
     return view.counts, own, hidden, fell_back
 
 
 def _hidden(period: CalendarPeriod, view: _View, metrics: set, *, k: int,
-            **options) -> tuple[list, set]:
-    """This period's cells, and those `disclosure.protect` hides among them."""
+            **options) -> set:
+    """The cells of `metrics` that `disclosure.protect` hides in this period."""
     counts, lines, frozen = view.of(metrics)
     pattern = disclosure.protect(counts, lines, k=k, frozen=frozen, **options)
     if pattern.unresolved:
@@ -190,7 +190,7 @@ def _hidden(period: CalendarPeriod, view: _View, metrics: set, *, k: int,
         log.warning("release %s %s: %d hidden cells stay exposed whatever it hides, in %s%s",
                     period.kind, period.key, len(pattern.unresolved), "; ".join(tables[:8]),
                     more)
-    return [key for key in counts if key[1] == period.key], pattern.hidden
+    return pattern.hidden
 
 
 def release(session: Session, period: CalendarPeriod, *, now: datetime, k: int,

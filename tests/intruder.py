@@ -1,11 +1,13 @@
 """An intruder holding every published statistics answer, written apart from the code.
 
-The unknowns are the suppressed cells; the relations are what anyone can know (a table's
-cells add up to its margins, months to their quarter), and every suppressed cell is at least
-1 (a combination that is not listed is 0, and a listed one holds someone: zeros are
-published, DESIGN.md). Iterative elimination first, then
-LP minimum and maximum of every small hidden cell, one connected component at a time,
-bounds rounded inward. Used by tests/test_stats_intruder.py.
+The unknowns are the suppressed cells, and any `latent` count the intruder reasons with
+(how many referrals moved from one status to another between two period ends); the
+relations are what anyone can know (a table's cells add up to its margins, months to their
+quarter, the lifecycle). A suppressed cell is at least 1 (a combination that is not listed
+is 0, and a listed one holds someone: zeros are published, DESIGN.md), except where the
+rule lists zeros too (`may_be_zero`); a latent count is at least 0. Iterative elimination
+first, then LP minimum and maximum of every small hidden cell, one connected component at a
+time, bounds rounded inward. Used by tests/test_stats_intruder.py.
 """
 
 import math
@@ -23,15 +25,19 @@ EPS = 1e-6  # rounding inward: ceil(min - EPS), floor(max + EPS)
 class Intruder:
     """Everything published, attacked at once: the unknowns are the suppressed cells."""
 
-    def __init__(self, cells, lines, truth):
-        self.keys = sorted((key for key, count in cells.items() if count is None), key=repr)
+    def __init__(self, cells, lines, truth, *, latent=(), may_be_zero=lambda key: False):
+        hidden = [key for key, count in cells.items() if count is None]
+        self.keys = sorted(hidden, key=repr) + sorted(set(latent), key=repr)
         self.truth = np.array([truth.get(key, 0) for key in self.keys], dtype=float)
+        self.cells = len(hidden)  # the published cells come first; latent counts after
+        self.floor = np.array([0.0 if j >= self.cells or may_be_zero(key) else 1.0
+                               for j, key in enumerate(self.keys)])
         index = {key: i for i, key in enumerate(self.keys)}
         self.rows, self.rhs = [], []
         for total, parts in lines:
             terms, known = defaultdict(float), 0
             for key, sign in ((total, 1.0), *((part, -1.0) for part in parts)):
-                count = cells.get(key, 0)  # a combination not listed is 0
+                count = None if key in index else cells.get(key, 0)  # not listed: 0
                 if count is None:
                     terms[index[key]] += sign
                 else:
@@ -46,6 +52,7 @@ class Intruder:
         """[(cell, true count, min, max)] for every small hidden cell the intruder derives
         or bounds inside [1, K-1], bounds rounded inward."""
         small = (self.truth >= 1) & (self.truth <= K - 1)
+        small[self.cells:] = False  # a latent count is not published: only a means
         derived, rhs, left = self._eliminate()
         for j, value in derived.items():
             assert abs(value - self.truth[j]) < EPS, "the relations contradict the truth"
@@ -61,7 +68,8 @@ class Intruder:
         b = np.array([rhs[r] for r in rows])
         for cols, lines in components(a):
             if len(lines) and small[free[cols]].any():
-                part = Component(a[lines][:, cols], b[lines], small[free[cols]])
+                part = Component(a[lines][:, cols], b[lines], small[free[cols]],
+                                 self.floor[free[cols]])
                 found += [(free[cols][j], lo, hi) for j, lo, hi in part.exposed()]
         return [(self.keys[j], int(self.truth[j]), lo, hi) for j, lo, hi in found]
 
@@ -104,22 +112,23 @@ def components(a):
 
 
 class Component:
-    """LP bounds of the small cells of one component: A x == b, x >= 1.
+    """LP bounds of the small cells of one component: A x == b, x >= floor (1 or 0).
 
     Any feasible point showing a small cell at K or more settles it (its maximum reaches
-    K; its minimum is at least 1 anyway), so every solution serves as a witness for all
-    cells: first LPs over many cells at once, then each open cell's own minimum and, if
-    that rounds above 0, its maximum (capped at K: only whether K is reached matters)."""
+    K), so every solution serves as a witness for all cells: first LPs over many cells at
+    once, then each open cell's own minimum and maximum (capped at K: only whether K is
+    reached matters). A cell is exposed when its minimum is 1 or more and its maximum
+    below K."""
 
-    def __init__(self, a, b, small):
+    def __init__(self, a, b, small, floor):
         self.a, self.b, self.n = a, b, a.shape[1]
-        self.safe = ~small
+        self.safe, self.floor = ~small, floor
 
     def _solve(self, objective, capped):
         upper = np.full(self.n, np.inf)
         upper[capped] = K
         result = linprog(objective, A_eq=self.a, b_eq=self.b, method="highs",
-                         bounds=np.column_stack((np.ones(self.n), upper)))
+                         bounds=np.column_stack((self.floor, upper)))
         assert result.status == 0, result.message
         self.safe |= result.x >= K - EPS
         return result.fun
@@ -137,6 +146,6 @@ class Component:
             target[j] = 1.0
             lowest = math.ceil(self._solve(target, []) - EPS)
             highest = math.floor(-self._solve(-target, [j]) + EPS)
-            if lowest == highest or highest <= K - 1:
+            if lowest >= 1 and highest <= K - 1:
                 found.append((j, lowest, highest))
         return found

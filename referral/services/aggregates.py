@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, aliased
 
 from referral.models import Case, CaseNeed, CaseVulnerability, Facility, Referral, ReferralService
+from referral.models.codes import REFERRAL_STATUSES as REFERRAL_STATUSES
 
 METRICS = ("cases", "referrals")
 MULTI_VALUED = frozenset({"need", "vulnerability", "service"})

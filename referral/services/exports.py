@@ -52,6 +52,9 @@ def about(result: dict) -> list[tuple[str, object]]:
     """What the second sheet states: the range, k, the rule and what was hidden."""
     hidden = result["hidden"]
     people = "not stated" if hidden["people"] is None else f"{hidden['people']:.1%}"
+    veiled = [("referral status", reports.VEILED)] if (
+        result["period"] in ("quarter", "year") and "referral_status" in result["group_by"]) \
+        else []
     return [
         ("metric", result["metric"]),
         ("period", result["period"]),
@@ -65,6 +68,7 @@ def about(result: dict) -> list[tuple[str, object]]:
                    "suppressed so that small counts cannot be worked out)."),
         ("cells suppressed", f"{hidden['cells']:.1%}"),
         ("count in suppressed cells", people),
+        *veiled,
     ]
 
 

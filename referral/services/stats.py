@@ -5,8 +5,10 @@ never changes: requests read stored cells only. A quarter is released after its 
 and a year after its quarters, and their published cells are fixed when it is protected,
 so no answer can be subtracted from another to isolate anyone.
 
-A quarter's (a year's) joint audit with its months can take hours where months are
-mostly hidden; past PARENT_AUDIT_S it gives way to hiding what the months (quarters) hid
+A quarter's (a year's) cells by referral status are all published suppressed
+(`_veiled`): the lifecycle ties them to the months' in ways an audit of additive lines
+does not see. Its joint audit with its months can take hours where months are mostly
+hidden; past PARENT_AUDIT_S it gives way to hiding what the months (quarters) hid
 (`_protect`), which is safe by construction, and the release's audit event says so.
 """
 
@@ -26,6 +28,7 @@ from referral.services.periods import CalendarPeriod
 
 log = logging.getLogger(__name__)
 ORDER = ("month", "quarter", "year", "week")  # parents after the periods they are made of
+PARENTS = ("quarter", "year")
 BATCH = 5000
 # How long a quarter's (a year's) joint audit may take, per release, before it falls back
 # on hiding what the periods beneath hid (`_protect`). On a quarter of 3,000 cases it had
@@ -70,6 +73,8 @@ def _cells_of(session: Session, release: StatsRelease, counts: dict | None = Non
                            .where(StatsCell.release_id == release.id))
     for metric, dimensions, coordinates, count in rows:
         table = tuple(dimensions.split(",")) if dimensions else ()
+        if release.period in PARENTS and not aggregates.summable(table):
+            continue  # veiled: all suppressed, and out of every audit (`_veiled`)
         key = (metric, release.period_key, table, tuple(json.loads(coordinates)))
         found[key] = count is None
         published[key] = count
@@ -84,18 +89,53 @@ def _cells_of(session: Session, release: StatsRelease, counts: dict | None = Non
 
 
 def _counted(session: Session, period: CalendarPeriod, counts: dict, lines: list) -> dict:
-    """Count every table of both metrics in the period into `counts` and its lines."""
+    """Count every table of both metrics in the period; into `counts` and `lines`, those
+    its audit holds: a quarter's or a year's veiled tables stay out (`_veiled`)."""
     window = aggregates.Period(period.start, period.end)
     by_metric = {}
     for metric in aggregates.METRICS:
         counted = aggregates.count_all(session, metric, window)
         by_metric[metric] = counted
+        if period.kind in PARENTS:
+            counted = {table: cells for table, cells in counted.items()
+                       if aggregates.summable(table)}
         for table, cells in counted.items():
             for values, count in cells.items():
                 counts[(metric, period.key, table, values)] = count
         lines.extend(disclosure.Line((metric, *total), tuple((metric, *p) for p in parts))
                      for total, parts in aggregates.additive_lines(period.key, counted))
     return by_metric
+
+
+def _veiled(period: CalendarPeriod, counted: dict) -> dict:
+    """A quarter's or a year's cells by referral status, each to be published suppressed,
+    with every status listed for each combination of the other dimensions that occurs, 0
+    or not: {key: true count}.
+
+    A status at the end of a quarter is not the sum of the months' statuses, but the
+    lifecycle ties them: the referrals of the last month have the same status at both
+    ends, those of the other months the same or a later one. Published, such cells let an
+    intruder bound the months' cells, and the quarter's, in ways no additive line shows
+    (the intruder of tests/test_stats_intruder.py found hundreds). Veiled like this they
+    tell nothing the releases beneath had not: for any counts of the months those allow,
+    "no referral moved" (each quarter cell the sum of its months' cells by status) fits
+    every table of the quarter, so the months' audits stand; and a small quarter cell
+    either has a hidden month part, whose maximum reaches k and takes the cell's with it,
+    or its month parts are all published, sum to 0 and, with no move, so does the cell.
+    Listing the zeros too is what keeps the minimum at 0: a listed cell that always held
+    someone would be at least 1. A year over its quarters' veiled cells likewise."""
+    veiled = {}
+    for metric, tables in counted.items():
+        for table, cells in tables.items():
+            if aggregates.summable(table):
+                continue
+            at = table.index("referral_status")
+            margin = tables[table[:at] + table[at + 1:]]
+            for values in margin:
+                for status in aggregates.REFERRAL_STATUSES:
+                    cell = values[:at] + (status,) + values[at:]
+                    veiled[(metric, period.key, table, cell)] = cells.get(cell, 0)
+    return veiled
 
 
 @dataclass
@@ -143,17 +183,18 @@ def _beneath(session: Session, period: CalendarPeriod, counted: dict,
 def _protect(session: Session, period: CalendarPeriod, children: list[StatsRelease], k: int):
     """The counts, this period's cells, and which of them to hide.
 
-    A month is protected as DESIGN.md says. A quarter or a year too, one metric at a time
-    (they share no line), for up to PARENT_AUDIT_S. A metric not done by then hides every
-    cell with a hidden part instead (`disclosure.nested`): that passes the joint audit with
-    no LP when all its tables are sums of its parts' (cases) and the releases beneath had
-    the same k; else (referrals, with the status at the end of the period) it starts the
-    audit again from that pattern, to the end."""
+    A month is protected as DESIGN.md says. A quarter or a year veils its cells by
+    referral status (`_veiled`); the rest, all sums of the periods beneath, is protected
+    jointly with them, one metric at a time (they share no line), for up to
+    PARENT_AUDIT_S. A metric not done by then hides every cell with a hidden part instead
+    (`disclosure.nested`), which passes the joint audit with no LP when the releases
+    beneath had the same k; else the audit starts again from that pattern, to the end."""
     view = _View()
     mine = _counted(session, period, view.counts, view.lines)
     own = [key for key in view.counts if key[1] == period.key]
     if not children:
         return view.counts, own, _hidden(period, view, set(aggregates.METRICS), k=k), []
+    veiled = _veiled(period, mine)
     sums = _beneath(session, period, mine, children, view)
     deadline = time.monotonic() + PARENT_AUDIT_S
     hidden, nested, fell_back = set(), None, []
@@ -168,11 +209,11 @@ def _protect(session: Session, period: CalendarPeriod, children: list[StatsRelea
         if nested is None:
             nested = disclosure.nested(view.counts, sums, view.frozen, k=k)
         hide = {key for key in nested if key[0] == metric}
-        if view.k == {k} and all(map(aggregates.summable, aggregates.tables(metric))):
+        if view.k == {k}:
             hidden |= hide
         else:
             hidden |= _hidden(period, view, {metric}, k=k, hide=hide)
-    return view.counts, own, hidden, fell_back
+    return view.counts | veiled, own + list(veiled), hidden | set(veiled), fell_back
 
 
 def _hidden(period: CalendarPeriod, view: _View, metrics: set, *, k: int,

@@ -3,7 +3,7 @@
 import csv
 import io
 import random
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -12,7 +12,7 @@ from openpyxl import load_workbook
 from referral.blueprints.api import stats as stats_view
 from referral.extensions import db
 from referral.models import AuditEvent, StatsRelease
-from tests.factories import BorderPostFactory, CaseFactory, UserFactory
+from tests.factories import BorderPostFactory, CaseFactory, ReferralFactory, UserFactory
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 
@@ -183,3 +183,34 @@ def test_csv_and_xlsx_hold_the_json_rows_with_suppressed_cells_as_less_than_k(
     about = dict(book["about"].iter_rows(values_only=True))
     assert about["from"] == "2026-07-01" and about["to"] == "2026-08-31"
     assert about["k"] == 5 and "1 to 4" in about["rule"]
+
+
+def test_a_quarter_by_referral_status_lists_every_status_suppressed_and_says_why(
+        client, manager, session):
+    post = BorderPostFactory(code="BP-SV-EL-AMATILLO")
+    for month in (7, 8, 9):
+        for index in range(8):
+            at = datetime(2026, month, 2 + index, 9, tzinfo=UTC)
+            case = CaseFactory(facility=post, nationality="HN", subject__nationality="HN",
+                               created_at=at)
+            ReferralFactory(case=case, created_at=at, status="completed",
+                            responded_at=at + timedelta(days=1),
+                            completed_at=at + timedelta(days=2),
+                            closed_at=at + timedelta(days=2))
+    query = {"metric": "referrals", "period": "quarter", "group_by": "nationality,referral_status",
+             "from": "2026-07", "to": "2026-09"}
+    body = get(client, manager[1], **query).get_json()
+    # 24 referrals, all completed, and still: each status listed, none shown.
+    assert sorted(row["referral_status"] for row in body["rows"]) == sorted(
+        ["pending", "accepted", "declined", "expired", "cancelled", "completed", "no_show"])
+    assert all(row["count"] is None and row["suppressed"] for row in body["rows"])
+    # A month lists only the statuses that occur: here, all completed.
+    month = get(client, manager[1], **{**query, "period": "month"}).get_json()
+    assert [(row["period"], row["referral_status"]) for row in month["rows"]] == [
+        ("2026-07", "completed"), ("2026-08", "completed"), ("2026-09", "completed")]
+    book = load_workbook(io.BytesIO(get(client, manager[1], format="xlsx", **query).get_data()))
+    about = dict(book["about"].iter_rows(values_only=True))
+    assert "follow from those of its months" in about["referral status"]
+    monthly = load_workbook(io.BytesIO(get(client, manager[1], format="xlsx",
+                                           **{**query, "period": "month"}).get_data()))
+    assert "referral status" not in dict(monthly["about"].iter_rows(values_only=True))

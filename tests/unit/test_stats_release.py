@@ -119,7 +119,31 @@ def test_a_quarter_whose_joint_audit_runs_out_of_time_hides_what_its_months_hid(
         if line.total[0] == "cases":
             expected = 1 <= counts[line.total] < K or bool(set(line.parts) & hidden)
             assert (line.total in hidden) == expected, line.total
-    assert made.hidden_cells == len({key for key in hidden if key[1] == quarter.key})
+    veiled = [key for key in published(made) if "referral_status" in key[1]]
+    assert made.hidden_cells == len({key for key in hidden if key[1] == quarter.key}) + len(
+        veiled)
+
+
+def test_a_quarter_lists_every_referral_status_suppressed_wherever_referrals_occur(
+        quarter_of_cases):
+    # Every referral of the fixture is completed by the quarter's end; the quarter still
+    # lists each status, suppressed, for every combination of the other dimensions that
+    # occurs, so a listed cell says nothing of whether anyone is in it.
+    quarter = periods.from_key("quarter", "2026-Q3")
+    made, _ = stats.release(db.session, quarter, now=NOW, k=K)
+    cells = published(made)
+    by_status = {key: n for key, n in cells.items() if "referral_status" in key[1]}
+    assert by_status and all(n is None for n in by_status.values())
+    statuses = ["pending", "accepted", "declined", "expired", "cancelled", "completed",
+                "no_show"]
+    for nationality in ("HN", "GT", "CM"):
+        listed = {json.loads(c)[1] for (m, d, c) in by_status
+                  if d == "nationality,referral_status" and json.loads(c)[0] == nationality}
+        assert sorted(listed) == sorted(statuses), nationality
+    # Its months list only the statuses that occur, as any other table.
+    months = [published(stats.find(db.session, month)) for month in quarter.children()]
+    assert not [c for cells in months for (m, d, c), n in cells.items()
+                if d == "referral_status" and json.loads(c)[0] in ("declined", "no_show")]
 
 
 def test_a_quarter_released_with_a_higher_k_warns_of_what_its_months_expose(

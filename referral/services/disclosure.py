@@ -238,15 +238,15 @@ def nested(counts: Mapping[Key, int], sums: Iterable[Line], frozen: Mapping[Key,
     - a small cell has a hidden part (its parts are 0 or small, and not all 0), which
       reaches k or more in some point the releases beneath allow, so the cell does too;
       a cell with a hidden part of k or more is not small.
-    Where a release also holds cells that are not sums (a referral's status at the end
-    of the period), pass this pattern to `protect` as `hide`: those cells can narrow the
-    sums, so the audit still decides.
+    Where a release also holds cells that are not sums, pass this pattern to `protect` as
+    `hide`: those cells can narrow the sums, so the audit still decides. (A referral's
+    status at the end of a quarter is such a cell; `stats` veils those instead.)
 
     The price: such a release publishes only what adding up its parts would give. A
     quarter's cell of 3 + 2 + 4 people stays hidden, where the joint audit may show it.
     On a quarter of 3,000 cases (2025-Q1 of bench/stats.py's data), this hid 18,806 of
-    its 18,847 case cells (99.8%) with no LP, and the audit of its referrals from this
-    pattern took 62 s; the joint audit of both had not ended after an hour."""
+    its 18,847 case cells (99.8%) with no LP; the joint audit had not ended after an
+    hour."""
     hide = set()
     for line in sums:
         if 1 <= counts.get(line.total, 0) <= k - 1 or any(frozen[p] for p in line.parts):

@@ -32,7 +32,8 @@ PARENTS = ("quarter", "year")
 BATCH = 5000
 # How long a quarter's (a year's) joint audit may take, per release, before it falls back
 # on hiding what the periods beneath hid (`_protect`). On a quarter of 3,000 cases it had
-# not ended after an hour; the fallback took 72 s.
+# not ended after an hour; the whole release, fallback included, took 128-130 s, and the
+# year 162 s (bench/stats.py 3000).
 PARENT_AUDIT_S = 120.0
 
 

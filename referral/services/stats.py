@@ -124,7 +124,10 @@ def _veiled(period: CalendarPeriod, counted: dict) -> dict:
     either has a hidden month part, whose maximum reaches k and takes the cell's with it,
     or its month parts are all published, sum to 0 and, with no move, so does the cell.
     Listing the zeros too is what keeps the minimum at 0: a listed cell that always held
-    someone would be at least 1. A year over its quarters' veiled cells likewise."""
+    someone would be at least 1. A year over its quarters' veiled cells likewise. An
+    intruder who also knows that a pending referral expires within 48 h (so none pending
+    at a month's end is still pending at the quarter's) is answered the same way, with
+    "the earlier months' pending referrals expired" for "no referral moved"."""
     veiled = {}
     for metric, tables in counted.items():
         for table, cells in tables.items():

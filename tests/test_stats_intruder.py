@@ -3,7 +3,9 @@
 On a quarter with rare people planted among common ones, every table of up to three
 dimensions is requested at every period level, then attacked all at once as DESIGN.md
 says an intruder would: iterative elimination, then the LP minimum and maximum of every
-suppressed small count. Later intakes, late syncs, status changes and an erasure leave
+suppressed small count. The intruder also knows the referral lifecycle of API.md, and
+reasons with how many referrals moved between statuses from a month's end to its
+quarter's (`lifecycle`). Later intakes, late syncs, status changes and an erasure leave
 every finished period's answers as they were.
 
 Written apart from referral/services/aggregates.py and disclosure*.py: true counts come

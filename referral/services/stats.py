@@ -68,17 +68,24 @@ def _cells_of(session: Session, release: StatsRelease, counts: dict | None = Non
     released from: the parent's audit must attack what was really published. Records only
     count where they reached the server, so they differ only if records were written into
     the past (a synthetic load over released months, a restore)."""
-    found, published = {}, {}
+    found, published, unveiled = {}, {}, 0
     rows = session.execute(sa.select(StatsCell.metric, StatsCell.dimensions,
                                      StatsCell.coordinates, StatsCell.count)
                            .where(StatsCell.release_id == release.id))
     for metric, dimensions, coordinates, count in rows:
         table = tuple(dimensions.split(",")) if dimensions else ()
         if release.period in PARENTS and not aggregates.summable(table):
+            unveiled += count is not None
             continue  # veiled: all suppressed, and out of every audit (`_veiled`)
         key = (metric, release.period_key, table, tuple(json.loads(coordinates)))
         found[key] = count is None
         published[key] = count
+    if unveiled:
+        # Released before statuses were veiled: what it published stays published.
+        log.warning("%s %s publishes %d of its counts by referral status, from before "
+                    "such counts were suppressed in quarters and years; they can narrow small "
+                    "counts of its months, and only releasing it again would withdraw them",
+                    release.period, release.period_key, unveiled)
     if counts is not None:
         recounted = {key for key in counts if key[1] == release.period_key}
         if recounted != set(found) or any(

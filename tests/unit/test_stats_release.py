@@ -146,6 +146,29 @@ def test_a_quarter_lists_every_referral_status_suppressed_wherever_referrals_occ
                 if d == "referral_status" and json.loads(c)[0] in ("declined", "no_show")]
 
 
+def test_a_year_over_a_quarter_that_published_statuses_warns_without_values(
+        quarter_of_cases, caplog):
+    # A quarter released before its statuses were veiled published some of them. The
+    # year cannot withdraw them; operators are told which quarter, never which cells.
+    quarter = periods.from_key("quarter", "2026-Q3")
+    made, _ = stats.release(db.session, quarter, now=NOW, k=K)
+    cell = db.session.scalars(sa.select(StatsCell).where(
+        StatsCell.release_id == made.id,
+        StatsCell.dimensions == "nationality,referral_status")).first()
+    cell.count = 9
+    db.session.flush()
+    later = datetime(2027, 1, 10, tzinfo=UTC)
+    with caplog.at_level("WARNING", logger="referral.services.stats"):
+        year, fresh = stats.release(db.session, periods.from_key("year", "2026"), now=later,
+                                    k=K)
+    assert fresh and year.cells > 0
+    warnings = [r.getMessage() for r in caplog.records if "referral status" in r.getMessage()]
+    assert warnings == [
+        "quarter 2026-Q3 publishes 1 of its counts by referral status, from before such "
+        "counts were suppressed in quarters and years; they can narrow small counts of its "
+        "months, and only releasing it again would withdraw them"]
+
+
 def test_a_quarter_released_with_a_higher_k_warns_of_what_its_months_expose(
         quarter_of_cases, caplog):
     # The months were released with k = 3, the quarter with k = 5: months published 3s

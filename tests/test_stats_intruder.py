@@ -330,14 +330,14 @@ def lifecycle(cells, keys):
             if name not in MULTI_VALUED:
                 summed[(parent, child, margin[:cut] + margin[cut + 1:],
                         values[:cut] + values[cut + 1:], before, after, name)].append(key)
-    for total in latent:
+    for total in (key for key in latent if len(key[3]) < 2):
         _, parent, child, margin, values, before, after = total
         for name in DIMENSIONS["referrals"]:
-            if name in margin or name in MULTI_VALUED or name == "referral_status" \
-                    or len(margin) == 2:
+            if name in margin or name in MULTI_VALUED or name == "referral_status":
                 continue
             lines.append((total, summed[(parent, child, margin, values, before, after, name)]))
     return lines, latent
+
 
 def children_of(kind, key):
     """The months of a quarter, the quarters of a year; weeks and months have none here."""

@@ -7,7 +7,7 @@ from openpyxl import Workbook
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
-from referral.services import reports
+from referral.services import reports, stats
 
 MEDIA_TYPES = {
     "json": "application/json",
@@ -52,10 +52,7 @@ def about(result: dict) -> list[tuple[str, object]]:
     """What the second sheet states: the range, k, the rule and what was hidden."""
     hidden = result["hidden"]
     people = "not stated" if hidden["people"] is None else f"{hidden['people']:.1%}"
-    veiled = [("referral status", reports.VEILED)] if (
-        result["period"] in ("quarter", "year") and "referral_status" in result["group_by"]) \
-        else []
-    return [
+    rows = [
         ("metric", result["metric"]),
         ("period", result["period"]),
         ("group by", ", ".join(result["group_by"]) or "(total)"),
@@ -68,8 +65,10 @@ def about(result: dict) -> list[tuple[str, object]]:
                    "suppressed so that small counts cannot be worked out)."),
         ("cells suppressed", f"{hidden['cells']:.1%}"),
         ("count in suppressed cells", people),
-        *veiled,
     ]
+    if result["period"] in stats.PARENTS and "referral_status" in result["group_by"]:
+        rows.append(("referral status", reports.VEILED))
+    return rows
 
 
 def to_xlsx(result: dict) -> bytes:

@@ -13,7 +13,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from referral.models.base import Base, CreatedMixin, IdMixin, UTCDateTime, choice
 
-PERIODS = ("week", "month", "quarter", "year")
+# A part (the days of one ISO week inside one month) is released to be added up into
+# weeks and months, never served (services/periods.py).
+PERIODS = ("week", "month", "quarter", "year", "part")
 
 
 class StatsRelease(IdMixin, CreatedMixin, Base):

@@ -93,8 +93,9 @@ class StatsOut(Schema):
     rows = fields.List(fields.Dict(), metadata={
         "description": "{period, <dimension>: value, ..., count} for every combination that "
                        "occurs and every suppressed cell (count null, suppressed true); an "
-                       "unlisted combination is 0. By quarter or year, every referral_status "
-                       "is listed, suppressed, wherever referrals occur, 0 included."})
+                       "unlisted combination is 0. By week, quarter or year, every "
+                       "referral_status is listed, suppressed, wherever referrals occur, 0 "
+                       "included."})
     totals = fields.List(fields.Dict(), metadata={
         "description": "{period, count} per period, suppressed in the same way."})
     hidden = fields.Nested(HiddenOut)

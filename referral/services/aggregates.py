@@ -6,10 +6,10 @@ PostgreSQL alike; the smaller tables are summed from a larger one over an additi
 dimension, so no row is ever read into Python and the tables agree with each other.
 
 A record counts in the period in which it reached the server (`created_at`); a
-referral's status is the one it had at the end of the period, from its lifecycle
-timestamps. Multi-valued dimensions (need, vulnerability, service) count a record once
-per value, so they never sum to a margin: a smaller table is summed over a single-valued
-dimension only.
+referral's status is the one it had at the end of the period (a part's: at the end of
+its month, `periods.CalendarPeriod.as_of`), from its lifecycle timestamps. Multi-valued
+dimensions (need, vulnerability, service) count a record once per value, so they never sum
+to a margin: a smaller table is summed over a single-valued dimension only.
 """
 
 import uuid
@@ -39,6 +39,7 @@ Counts = dict[tuple, int]  # values (in the table's order) -> count
 class Period:
     start: datetime  # inclusive, UTC
     end: datetime  # exclusive, UTC
+    as_of: datetime | None = None  # when referral statuses are taken; default its end
 
 
 def tables(metric: str) -> list[Table]:
@@ -82,7 +83,7 @@ def _columns(metric: str, table: Table, period: Period):
                                          ReferralService.referral_id == Referral.id)
             columns.append(ReferralService.code)
         elif name == "referral_status":
-            columns.append(status_at(period.end))
+            columns.append(status_at(period.as_of or period.end))
         elif name == "to_facility":
             columns.append(Referral.to_facility_id)
         elif name == "urgency":
@@ -161,19 +162,20 @@ def additive_lines(period_key: str, counted: dict[Table, Counts]):
                 yield (period_key, margin, rest), tuple(parts)
 
 
-def summable(table: Table) -> bool:
-    """Whether a period's cells of this table are the sums of its sub-periods' cells. Not
-    with referral_status: a status at the end of a month is not the one at the quarter's
-    end."""
-    return "referral_status" not in table
+def summable(table: Table, kind: str) -> bool:
+    """Whether the cells of this table of a period of `kind` add up as its sub-periods'
+    do. A part's and a month's do: their statuses are all taken at the month's end. Not
+    those by referral_status of a week, a quarter or a year: a status at the end of a part
+    (a month) is not the one at the week's (the quarter's) end."""
+    return kind in ("part", "month") or "referral_status" not in table
 
 
-def period_lines(parent_key: str, parent: dict[Table, Counts],
+def period_lines(kind: str, parent_key: str, parent: dict[Table, Counts],
                  children: dict[str, dict[Table, Counts]]):
-    """The months of a quarter (the quarters of a year) sum to it, cell by cell, in the
-    tables that are `summable`."""
+    """The parts of a week or a month, the months of a quarter (the quarters of a year),
+    sum to it, cell by cell, in the tables that are `summable`."""
     for table, counts in parent.items():
-        if not summable(table):
+        if not summable(table, kind):
             continue
         for values in counts:
             parts = tuple((key, table, values) for key, tables_of in children.items()

@@ -66,7 +66,7 @@ def about(result: dict) -> list[tuple[str, object]]:
         ("cells suppressed", f"{hidden['cells']:.1%}"),
         ("count in suppressed cells", people),
     ]
-    if result["period"] in stats.PARENTS and "referral_status" in result["group_by"]:
+    if result["period"] in stats.VEILED and "referral_status" in result["group_by"]:
         rows.append(("referral status", reports.VEILED))
     return rows
 

@@ -1,17 +1,22 @@
 """Calendar periods of statistics: ISO weeks, months, quarters and years, in UTC.
 
 A period is known by its key (`2026-W43`, `2026-10`, `2026-Q4`, `2026`); it has finished
-when its end has passed. Months make quarters and quarters make years; ISO weeks stand
-alone (a week can straddle two months).
+when its end has passed. Months make quarters and quarters make years. A week can straddle
+two months, so both are made of **parts**: the days of one ISO week inside one month
+(`2026-06-29`, the key being its first day). Parts are never published; they are what
+weeks and months are protected from (`stats`), and a part's referral statuses are those at
+the end of its month (`as_of`), so that a month's statuses are the sums of its parts'.
 """
 
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-KINDS = ("week", "month", "quarter", "year")
-PARENT = {"month": "quarter", "quarter": "year"}
+KINDS = ("week", "month", "quarter", "year")  # what managers ask for
+PART = "part"
+CHILD = {"week": PART, "month": PART, "quarter": "month", "year": "quarter"}
 KEY_FORMS = {
+    PART: re.compile(r"^(\d{4})-(\d{2})-(\d{2})$"),
     "week": re.compile(r"^(\d{4})-W(\d{2})$"),
     "month": re.compile(r"^(\d{4})-(\d{2})$"),
     "quarter": re.compile(r"^(\d{4})-Q([1-4])$"),
@@ -29,9 +34,15 @@ class CalendarPeriod:
     def finished(self, now: datetime) -> bool:
         return self.end <= now
 
+    @property
+    def as_of(self) -> datetime:
+        """When its referral statuses are taken: its end, but a part's month's end."""
+        return containing("month", self.start).end if self.kind == PART else self.end
+
     def children(self) -> list["CalendarPeriod"]:
-        """The months of a quarter, the quarters of a year; nothing for others."""
-        child = {"quarter": "month", "year": "quarter"}.get(self.kind)
+        """The parts of a week or a month, the months of a quarter, the quarters of a
+        year; nothing for a part."""
+        child = CHILD.get(self.kind)
         if child is None:
             return []
         found, moment = [], self.start
@@ -66,6 +77,10 @@ def containing(kind: str, moment: datetime) -> CalendarPeriod:
     if kind == "year":
         return CalendarPeriod(_at(date(day.year, 1, 1)), _at(date(day.year + 1, 1, 1)), kind,
                               str(day.year))
+    if kind == PART:
+        week, month = containing("week", moment), containing("month", moment)
+        start, end = max(week.start, month.start), min(week.end, month.end)
+        return CalendarPeriod(start, end, kind, f"{start:%Y-%m-%d}")
     raise ValueError(f"unknown period kind {kind!r}")
 
 
@@ -75,7 +90,12 @@ def from_key(kind: str, key: str) -> CalendarPeriod:
     if not found:
         raise ValueError(f"not a {kind} key: {key!r}")
     year = int(found[1])
-    if kind == "week":
+    if kind == PART:
+        try:
+            moment = date(year, int(found[2]), int(found[3]))
+        except ValueError:
+            raise ValueError(f"not a {kind} key: {key!r}") from None
+    elif kind == "week":
         moment = date.fromisocalendar(year, int(found[2]), 1)
     elif kind == "month":
         moment = date(year, int(found[2]), 1)

@@ -23,9 +23,10 @@ RULE = ("Counts from 1 to {last} are suppressed, and so are the cells that would
         "anyone work them out, or narrow them to 1..{last}, from everything published for "
         "the period and the periods inside it. Nothing is summed across periods; a "
         "combination not listed is 0.")
-VEILED = ("By quarter and by year, every count by referral status is suppressed, and every "
-          "status is listed wherever referrals occur, 0 included: the statuses at the end "
-          "of a quarter follow from those of its months. Ask for months instead.")
+VEILED = ("By week, by quarter and by year, every count by referral status is suppressed, "
+          "and every status is listed wherever referrals occur, 0 included: the statuses at "
+          "the end of a week or a quarter follow from those at the end of its months. Ask "
+          "for months instead.")
 
 
 @dataclass(frozen=True)

@@ -1,22 +1,21 @@
 """Statistics releases (DESIGN.md): every table of a finished period, protected together.
 
 A release is computed once per finished calendar period, under a database lock, and
-never changes: requests read stored cells only. A quarter is released after its months
-and a year after its quarters, and their published cells are fixed when it is protected,
-so no answer can be subtracted from another to isolate anyone.
+never changes: requests read stored cells only. Only parts (`periods`: the days of one
+ISO week inside one month) are audited; a week or a month is released after its parts, a
+quarter after its months and a year after its quarters, and publishes only what adding
+up their releases gives (`_protect`), so no answer, nor any set of answers, can be
+subtracted from another to isolate anyone. Parts' releases are stored like the others,
+and never served.
 
-A quarter's (a year's) cells by referral status are all published suppressed
-(`_veiled`): the lifecycle ties them to the months' in ways an audit of additive lines
-does not see. Its joint audit with its months can take hours where months are mostly
-hidden; past PARENT_AUDIT_S it gives way to hiding what the months (quarters) hid
-(`_protect`), which is safe by construction, and the release's audit event says so.
+A week's, a quarter's and a year's cells by referral status are all published suppressed
+(`_veiled`): the lifecycle ties them to their parts' in ways no sum shows.
 """
 
 import hashlib
 import json
 import logging
 import time
-from dataclasses import dataclass, field
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -28,13 +27,13 @@ from referral.services.periods import CalendarPeriod
 
 log = logging.getLogger(__name__)
 ORDER = ("month", "quarter", "year", "week")  # parents after the periods they are made of
-PARENTS = ("quarter", "year")
+VEILED = tuple(kind for kind in periods.KINDS if not aggregates.summable(
+    ("referral_status",), kind))  # whose cells by referral status are all suppressed
 BATCH = 5000
-# How long a quarter's (a year's) joint audit may take, per release, before it falls back
-# on hiding what the periods beneath hid (`_protect`). On a quarter of 3,000 cases it had
-# not ended after an hour; the whole release, fallback included, took 128-130 s, and the
-# year 162 s (bench/stats.py 3000).
-PARENT_AUDIT_S = 120.0
+# How long a month's joint audit with its parts may take, per release, before it falls
+# back on hiding what its parts hid (`_protect`).
+MONTH_AUDIT_S = 30.0
+LOCKED_WAIT_S = 3600.0  # how long `release_all` waits for another releaser on SQLite
 
 
 def _lock(session: Session, period: CalendarPeriod) -> None:
@@ -65,7 +64,7 @@ def _cells_of(session: Session, release: StatsRelease, counts: dict | None = Non
     """Stored cells of a release as {(metric, period key, table, values): hidden}.
 
     With `counts` (the period counted again), checks that they are the counts it was
-    released from: the parent's audit must attack what was really published. Records only
+    released from: the parent must add up what was really published. Records only
     count where they reached the server, so they differ only if records were written into
     the past (a synthetic load over released months, a restore)."""
     found, published, unveiled = {}, {}, 0
@@ -74,9 +73,9 @@ def _cells_of(session: Session, release: StatsRelease, counts: dict | None = Non
                            .where(StatsCell.release_id == release.id))
     for metric, dimensions, coordinates, count in rows:
         table = tuple(dimensions.split(",")) if dimensions else ()
-        if release.period in PARENTS and not aggregates.summable(table):
+        if not aggregates.summable(table, release.period):
             unveiled += count is not None
-            continue  # veiled: all suppressed, and out of every audit (`_veiled`)
+            continue  # veiled: all suppressed, and out of every sum (`_veiled`)
         key = (metric, release.period_key, table, tuple(json.loads(coordinates)))
         found[key] = count is None
         published[key] = count
@@ -96,29 +95,31 @@ def _cells_of(session: Session, release: StatsRelease, counts: dict | None = Non
     return found
 
 
-def _counted(session: Session, period: CalendarPeriod, counts: dict, lines: list) -> dict:
-    """Count every table of both metrics in the period; into `counts` and `lines`, those
-    its audit holds: a quarter's or a year's veiled tables stay out (`_veiled`)."""
-    window = aggregates.Period(period.start, period.end)
+def _counted(session: Session, period: CalendarPeriod, counts: dict,
+             lines: list | None = None) -> dict:
+    """Count every table of both metrics in the period; into `counts` (and `lines`), those
+    that are sums of its parts: a week's, a quarter's or a year's cells by referral status
+    stay out (`_veiled`)."""
+    window = aggregates.Period(period.start, period.end, period.as_of)
     by_metric = {}
     for metric in aggregates.METRICS:
         counted = aggregates.count_all(session, metric, window)
         by_metric[metric] = counted
-        if period.kind in PARENTS:
-            counted = {table: cells for table, cells in counted.items()
-                       if aggregates.summable(table)}
+        counted = {table: cells for table, cells in counted.items()
+                   if aggregates.summable(table, period.kind)}
         for table, cells in counted.items():
             for values, count in cells.items():
                 counts[(metric, period.key, table, values)] = count
-        lines.extend(disclosure.Line((metric, *total), tuple((metric, *p) for p in parts))
-                     for total, parts in aggregates.additive_lines(period.key, counted))
+        if lines is not None:
+            lines.extend(disclosure.Line((metric, *total), tuple((metric, *p) for p in parts))
+                         for total, parts in aggregates.additive_lines(period.key, counted))
     return by_metric
 
 
 def _veiled(period: CalendarPeriod, counted: dict) -> dict:
-    """A quarter's or a year's cells by referral status, each to be published suppressed,
-    with every status listed for each combination of the other dimensions that occurs, 0
-    or not: {key: true count}.
+    """A week's, a quarter's or a year's cells by referral status, each to be published
+    suppressed, with every status listed for each combination of the other dimensions
+    that occurs, 0 or not: {key: true count}.
 
     A status at the end of a quarter is not the sum of the months' statuses, but the
     lifecycle ties them: the referrals of the last month have the same status at both
@@ -131,14 +132,16 @@ def _veiled(period: CalendarPeriod, counted: dict) -> dict:
     either has a hidden month part, whose maximum reaches k and takes the cell's with it,
     or its month parts are all published, sum to 0 and, with no move, so does the cell.
     Listing the zeros too is what keeps the minimum at 0: a listed cell that always held
-    someone would be at least 1. A year over its quarters' veiled cells likewise. An
-    intruder who also knows that a pending referral expires within 48 h (so none pending
-    at a month's end is still pending at the quarter's) is answered the same way, with
-    "the earlier months' pending referrals expired" for "no referral moved"."""
+    someone would be at least 1. A year over its quarters' veiled cells likewise, and a
+    week over its parts, whose statuses are taken at the end of their months: "no referral
+    moved" between the end of a part's month and the week's end, whichever comes first.
+    An intruder who also knows that a pending referral expires within 48 h (so none
+    pending at a month's end is still pending at the quarter's) is answered the same way,
+    with "the earlier months' pending referrals expired" for "no referral moved"."""
     veiled = {}
     for metric, tables in counted.items():
         for table, cells in tables.items():
-            if aggregates.summable(table):
+            if aggregates.summable(table, period.kind):
                 continue
             at = table.index("referral_status")
             margin = tables[table[:at] + table[at + 1:]]
@@ -149,100 +152,96 @@ def _veiled(period: CalendarPeriod, counted: dict) -> dict:
     return veiled
 
 
-@dataclass
-class _View:
-    """What an intruder holds when a period is released: every count, every line, and
-    the cells of the releases beneath it (hidden or not), with the k they had."""
+def _protect(session: Session, period: CalendarPeriod, children: list[StatsRelease], k: int):
+    """The counts, this period's cells, which of them to hide, and the metrics whose
+    joint audit ran out of time.
 
-    counts: dict = field(default_factory=dict)
-    lines: list = field(default_factory=list)
-    frozen: dict = field(default_factory=dict)
-    k: set = field(default_factory=set)
-
-    def of(self, metrics) -> tuple[dict, list, dict]:
-        """Its counts, lines and frozen cells of `metrics` only (metrics share no line)."""
-        return ({key: n for key, n in self.counts.items() if key[0] in metrics},
-                [line for line in self.lines if line.total[0] in metrics],
-                {key: h for key, h in self.frozen.items() if key[0] in metrics})
-
-
-def _beneath(session: Session, period: CalendarPeriod, counted: dict,
-             children: list[StatsRelease], view: _View) -> list:
-    """Every release beneath `period`, frozen, into the intruder's view: a year's quarters
-    and their months, each with its own lines and the lines to its parent. A year audited
-    with its quarters alone could publish what a quarter hid to protect a month. Returns
-    the lines making `period`'s cells the sums of its children's."""
-    counted_children = {}
+    Why parts: a month and a week that straddles it share days, so neither is the sum of
+    the other, and protected apart, each narrowed the other's small cells (a month
+    publishing 5 where the weeks inside it hid 2, 2 and 1, each listed and so at least 1,
+    held each of them to 1 to 3). Here every period is made of the releases beneath it.
+    - A part is protected as DESIGN.md says a release is, on its own.
+    - A week, a quarter or a year hides each cell that is small or has a hidden part
+      (`disclosure.nested`), and veils its cells by referral status, which are not such
+      sums (`_veiled`): it tells nothing its parts' releases had not.
+    - A month is audited jointly with its parts, as DESIGN.md says a quarter is with its
+      months, for up to MONTH_AUDIT_S; past that, a metric falls back on `nested` (the
+      release's audit event says so), as it does when the parts had another k.
+    Why that is safe: take an intruder who knew every part's release as if published
+    (more than anyone knows: a part straddling two months is only ever published inside
+    its week). Weeks, quarters and years tell them nothing more. Each month's audit holds
+    its own parts, and no two months share one, so what the months tell together is what
+    each passed on its own. Each small cell of a part or a month can therefore still reach
+    k, and a small cell of a week, a quarter or a year has a hidden part that can."""
+    counts, lines = {}, []
+    mine = _counted(session, period, counts, lines)
+    own = list(counts)
+    if not children:
+        return counts, own, _hidden(period, counts, lines, k=k), []
+    frozen, below, view, view_lines = {}, {}, dict(counts), list(lines)
     for child_period, child in zip(period.children(), children, strict=True):
-        counted_children[child.period_key] = _counted(session, child_period, view.counts,
-                                                      view.lines)
-        view.frozen |= _cells_of(session, child, view.counts)
-        view.k.add(child.k)
-        grandchildren = [find(session, below) for below in child_period.children()]
-        if grandchildren:
-            _beneath(session, child_period, counted_children[child.period_key],
-                     grandchildren, view)
+        child_counts = {}
+        below[child.period_key] = _counted(session, child_period, child_counts, view_lines)
+        frozen |= _cells_of(session, child, child_counts)
+        view |= child_counts
     sums = [disclosure.Line((metric, *total), tuple((metric, *p) for p in parts))
             for metric in aggregates.METRICS
             for total, parts in aggregates.period_lines(
-                period.key, counted[metric],
-                {key: counted[metric] for key, counted in counted_children.items()})]
-    view.lines.extend(sums)
-    return sums
-
-
-def _protect(session: Session, period: CalendarPeriod, children: list[StatsRelease], k: int):
-    """The counts, this period's cells, and which of them to hide.
-
-    A month is protected as DESIGN.md says. A quarter or a year veils its cells by
-    referral status (`_veiled`); the rest, all sums of the periods beneath, is protected
-    jointly with them, one metric at a time (they share no line), for up to
-    PARENT_AUDIT_S. A metric not done by then hides every cell with a hidden part instead
-    (`disclosure.nested`), which passes the joint audit with no LP when the releases
-    beneath had the same k; else the audit starts again from that pattern, to the end."""
-    view = _View()
-    mine = _counted(session, period, view.counts, view.lines)
-    own = [key for key in view.counts if key[1] == period.key]
-    if not children:
-        return view.counts, own, _hidden(period, view, set(aggregates.METRICS), k=k), []
-    veiled = _veiled(period, mine)
-    sums = _beneath(session, period, mine, children, view)
-    deadline = time.monotonic() + PARENT_AUDIT_S
-    hidden, nested, fell_back = set(), None, []
+                period.kind, period.key, mine[metric],
+                {key: counted[metric] for key, counted in below.items()})]
+    joint = period.kind == "month"
+    if {child.k for child in children} != {k}:
+        # DESIGN.md: a new k applies to releases made afterwards; what the parts allowed
+        # under their own k stays allowed. Tell the operator, never which cells.
+        log.warning("release %s %s: k=%d, over releases made with k=%s", period.kind,
+                    period.key, k, ",".join(str(n) for n in sorted({c.k for c in children})))
+        joint = False
+    hidden, nested = set(), []
+    deadline = time.monotonic() + MONTH_AUDIT_S
     for metric in aggregates.METRICS:
-        try:
-            hidden |= _hidden(period, view, {metric}, k=k, deadline=deadline)
-            continue
-        except disclosure.OutOfTime:
-            log.info("release %s %s: the %s audit ran out of time; hiding what the periods "
-                     "beneath hid", period.kind, period.key, metric)
-        fell_back.append(metric)
-        if nested is None:
-            nested = disclosure.nested(view.counts, sums, view.frozen, k=k)
-        hide = {key for key in nested if key[0] == metric}
-        if view.k == {k}:
-            hidden |= hide
-        else:
-            hidden |= _hidden(period, view, {metric}, k=k, hide=hide)
-    return view.counts | veiled, own + list(veiled), hidden | set(veiled), fell_back
+        if joint:
+            try:
+                hidden |= _hidden(period, view, view_lines + sums, k=k, metrics=(metric,),
+                                  frozen=frozen, deadline=deadline)
+                continue
+            except disclosure.OutOfTime:
+                log.info("release %s %s: the %s audit ran out of time; hiding what its parts "
+                         "hid", period.kind, period.key, metric)
+        nested.append(metric)
+        hidden |= {key for key in disclosure.nested(counts, sums, frozen, k=k)
+                   if key[0] == metric}
+    veiled = _veiled(period, mine)
+    return counts | veiled, own + list(veiled), hidden | set(veiled), nested
 
 
-def _hidden(period: CalendarPeriod, view: _View, metrics: set, *, k: int,
-            **options) -> set:
-    """The cells of `metrics` that `disclosure.protect` hides in this period."""
-    counts, lines, frozen = view.of(metrics)
-    pattern = disclosure.protect(counts, lines, k=k, frozen=frozen, **options)
+def _hidden(period: CalendarPeriod, counts: dict, lines: list, *, k: int,
+            metrics=aggregates.METRICS, frozen: dict | None = None, deadline=None) -> set:
+    """The cells of this period that `disclosure.protect` hides, one metric at a time
+    (metrics share no line), with the cells of its parts `frozen`."""
+    hidden = set()
+    frozen = frozen or {}
+    for metric in metrics:
+        pattern = disclosure.protect(
+            {key: n for key, n in counts.items() if key[0] == metric},
+            [line for line in lines if line.total[0] == metric], k=k,
+            frozen={key: h for key, h in frozen.items() if key[0] == metric},
+            deadline=deadline)
+        hidden |= pattern.hidden
+        _unresolved(period, pattern)
+    return hidden
+
+
+def _unresolved(period: CalendarPeriod, pattern: disclosure.Pattern) -> None:
     if pattern.unresolved:
-        # Exposed whatever this release hides: by the published releases alone (k was
-        # raised since, say), or by which of this release's cells are listed. Operators
-        # must know; hiding more would not help. Tables only, never which cells.
+        # Exposed whatever this release hides: by its parts' releases alone (k was raised
+        # since, say), or by which of its cells are listed. Operators must know; hiding
+        # more would not help. Tables only, never which cells.
         tables = sorted({" ".join((key[0], key[1], ",".join(key[2]) or "total"))
                          for key in pattern.unresolved})
         more = f" and {len(tables) - 8} more tables" if len(tables) > 8 else ""
         log.warning("release %s %s: %d hidden cells stay exposed whatever it hides, in %s%s",
                     period.kind, period.key, len(pattern.unresolved), "; ".join(tables[:8]),
                     more)
-    return pattern.hidden
 
 
 def release(session: Session, period: CalendarPeriod, *, now: datetime, k: int,
@@ -294,20 +293,47 @@ def first_record_at(session: Session) -> datetime | None:
 def release_all(session: Session, *, now: datetime, k: int, kinds=ORDER, actor=None,
                 between=None) -> list[StatsRelease]:
     """Release every finished period that has none yet; `between` commits after each."""
-    first = first_record_at(session)
     made = []
+
+    def step(period):
+        if find(session, period) is None:
+            release(session, period, now=now, k=k, actor=actor, made=made)
+
+    first = _in_turn(session, lambda: first_record_at(session), between, made)
     if first is None:
         return made
     for kind in [kind for kind in ORDER if kind in kinds]:
         for period in periods.finished_between(kind, first, now):
-            if find(session, period) is not None:
-                continue
-            release(session, period, now=now, k=k, actor=actor, made=made)
-            if between:
-                between()
+            _in_turn(session, lambda p=period: step(p), between, made)
     if made and between:
         analyze(session)
     return made
+
+
+def _in_turn(session: Session, work, commit, made: list):
+    """`work`, then `commit` (if any); on SQLite, with `commit`, again while another
+    releaser holds the database. Returns what `work` returned.
+
+    SQLite has one writer at a time, and a release holds it from start to end (seconds to
+    minutes). A second releaser (the daily job, and `flask stats release` at the same
+    time) would give up after the busy timeout, and its waiter is not woken in turn: it
+    tries again here until LOCKED_WAIT_S has passed, then gives up. Whatever the other
+    released meanwhile, `release` finds and leaves as it is."""
+    if commit is None:
+        return work()
+    deadline = time.monotonic() + LOCKED_WAIT_S
+    before = len(made)
+    while True:
+        try:
+            done = work()
+            commit()
+            return done
+        except sa.exc.OperationalError as exc:
+            session.rollback()
+            del made[before:]  # rolled back
+            if "database is locked" not in str(exc.orig) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
 
 
 def analyze(session: Session) -> None:

@@ -10,7 +10,7 @@ import pytest
 from referral.extensions import db
 from referral.models import Facility
 from referral.models.codes import NEEDS, VULNERABILITIES
-from referral.services import aggregates
+from referral.services import aggregates, periods
 from referral.services.aggregates import Period
 from tests.factories import (
     BorderPostFactory,
@@ -161,9 +161,36 @@ def test_months_sum_to_their_quarter_except_referral_statuses(session):
     cell = {(key, table, values): count
             for key, counted in (*children.items(), ("2026-Q3", parent))
             for table, counts in counted.items() for values, count in counts.items()}
-    lines = list(aggregates.period_lines("2026-Q3", parent, children))
+    lines = list(aggregates.period_lines("quarter", "2026-Q3", parent, children))
     for total, parts in lines:
         assert cell[total] == sum(cell[part] for part in parts)
     assert not [total for total, _ in lines if "referral_status" in total[1]]
     # Why: each month ends with its referral pending; the quarter ends with two accepted.
     assert parent[("referral_status",)] == {("accepted",): 2, ("pending",): 1}
+
+
+def test_parts_sum_to_their_month_statuses_included(session):
+    # Statuses of a part are taken at the end of its month, so a month's are the sums of
+    # its parts', where a week's, taken at its own end, are not.
+    july = periods.from_key("month", "2026-07")
+    for day in (3, 9, 30):
+        made = datetime(2026, 7, day, 10, tzinfo=UTC)
+        ReferralFactory(case=CaseFactory(created_at=made), created_at=made, status="accepted",
+                        responded_at=made + timedelta(days=4))
+    parts = {p.key: aggregates.count_all(db.session, "referrals",
+                                         Period(p.start, p.end, p.as_of))
+             for p in july.children()}
+    month = aggregates.count_all(db.session, "referrals", Period(july.start, july.end))
+    lines = list(aggregates.period_lines("month", july.key, month, parts))
+    assert sorted(total for total, _ in lines if total[1] == ("referral_status",)) == [
+        (july.key, ("referral_status",), ("accepted",)),
+        (july.key, ("referral_status",), ("pending",))]
+    cell = {(key, table, values): count
+            for key, counted in (*parts.items(), (july.key, month))
+            for table, counts in counted.items() for values, count in counts.items()}
+    for total, parts_of_total in lines:
+        assert cell[total] == sum(cell[part] for part in parts_of_total)
+    assert month[("referral_status",)] == {("accepted",): 2, ("pending",): 1}
+    week = periods.from_key("week", "2026-W28")  # 6-12 July: the one of the 9th
+    at_week_end = aggregates.count_all(db.session, "referrals", Period(week.start, week.end))
+    assert at_week_end[("referral_status",)] == {("pending",): 1}

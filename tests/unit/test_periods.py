@@ -39,7 +39,28 @@ def test_a_quarter_is_made_of_its_months_and_a_year_of_its_quarters():
     assert [m.key for m in quarter.children()] == ["2026-07", "2026-08", "2026-09"]
     year = periods.from_key("year", "2026")
     assert [q.key for q in year.children()] == ["2026-Q1", "2026-Q2", "2026-Q3", "2026-Q4"]
-    assert periods.from_key("week", "2026-W10").children() == []
+
+
+def test_weeks_and_months_are_made_of_parts_whose_statuses_are_taken_at_the_months_end():
+    # 2026-W09 runs from Monday 23 February to Sunday 1 March: it straddles two months.
+    week = periods.from_key("week", "2026-W09")
+    first, second = week.children()
+    assert (first.kind, first.key, first.start, first.end) == (
+        "part", "2026-02-23", datetime(2026, 2, 23, tzinfo=UTC), datetime(2026, 3, 1, tzinfo=UTC))
+    assert (second.key, second.end) == ("2026-03-01", week.end)
+    assert first.as_of == datetime(2026, 3, 1, tzinfo=UTC)
+    assert second.as_of == datetime(2026, 4, 1, tzinfo=UTC)
+    assert week.as_of == week.end
+    march = periods.from_key("month", "2026-03")
+    assert [p.key for p in march.children()] == [
+        "2026-03-01", "2026-03-02", "2026-03-09", "2026-03-16", "2026-03-23", "2026-03-30"]
+    assert march.children()[-1].end == march.end
+    assert periods.from_key("week", "2026-W11").children() == [
+        periods.from_key("part", "2026-03-09")]
+    assert second.children() == []
+    for malformed in ("2026-02-30", "2026-03", "2026-3-01"):
+        with pytest.raises(ValueError):
+            periods.from_key("part", malformed)
 
 
 def test_only_finished_periods_are_listed():

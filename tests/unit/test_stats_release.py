@@ -8,9 +8,15 @@ import pytest
 import sqlalchemy as sa
 
 from referral.extensions import db
-from referral.models import AuditEvent, StatsCell, StatsRelease
+from referral.models import StatsCell, StatsRelease
 from referral.services import aggregates, disclosure, periods, stats
-from tests.factories import BorderPostFactory, CaseFactory, ReferralFactory, SubjectFactory
+from tests.factories import (
+    BorderPostFactory,
+    CaseFactory,
+    FacilityFactory,
+    ReferralFactory,
+    SubjectFactory,
+)
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 K = 5
@@ -36,6 +42,27 @@ def quarter_of_cases(session):
                                 closed_at=at + timedelta(days=2))
 
 
+@pytest.fixture
+def busy_quarter(session):
+    """Q3 2026 at one post, five people a day (so even a one-day part publishes its
+    totals), each referred and seen within hours; a person of a rare nationality twice a
+    month."""
+    post, clinic = BorderPostFactory(country="GT"), FacilityFactory(country="GT")
+    day = datetime(2026, 7, 1, 9, tzinfo=UTC)
+    while day.month <= 9:
+        for index in range(5):
+            rare = day.day in (7, 21) and index == 0
+            subject = SubjectFactory(nationality="CM" if rare else "HN",
+                                     sex="female" if day.day % 2 else "male")
+            case = CaseFactory(facility=post, subject=subject, created_at=day,
+                               needs=["injury"])
+            ReferralFactory(case=case, to_facility=clinic, created_at=day, status="completed",
+                            responded_at=day + timedelta(hours=1),
+                            completed_at=day + timedelta(hours=3),
+                            closed_at=day + timedelta(hours=3))
+        day += timedelta(days=1)
+
+
 def published(release):
     rows = db.session.execute(sa.select(StatsCell.metric, StatsCell.dimensions,
                                         StatsCell.coordinates, StatsCell.count)
@@ -53,7 +80,89 @@ def test_a_month_is_released_once_with_no_small_count_published(quarter_of_cases
     assert cells[("cases", "nationality", json.dumps(["CM"]))] is None
     again, fresh_again = stats.release(db.session, july, now=NOW, k=K)
     assert (again.id, fresh_again) == (made.id, False)
-    assert db.session.scalar(sa.select(sa.func.count()).select_from(StatsRelease)) == 1
+    # Its parts (the days of each ISO week inside July) were released first, once.
+    releases = db.session.scalars(sa.select(StatsRelease))
+    assert sorted((r.period, r.period_key) for r in releases) == [
+        ("month", "2026-07"), ("part", "2026-07-01"), ("part", "2026-07-06"),
+        ("part", "2026-07-13"), ("part", "2026-07-20"), ("part", "2026-07-27")]
+
+
+def adds_up(period):
+    """Checks that a released week, quarter or year publishes only what its parts'
+    releases give: a cell is hidden exactly when it is small or one of its parts was
+    hidden, and a published one is the sum of its parts' published counts. A month's
+    joint audit may publish more: a published cell is only checked to be the true sum."""
+    made = stats.find(db.session, period)
+    children = [stats.find(db.session, child) for child in period.children()]
+    mine = {key: n for key, n in published(made).items() if "referral_status" not in key[1]
+            or period.kind == "month"}
+    beneath = [published(child) for child in children]
+    counted = stats._counted(db.session, period, {})
+    assert mine
+    for key, count in mine.items():
+        parts = [cells[key] for cells in beneath if key in cells]
+        assert parts, key
+        true = counted[key[0]][tuple(key[1].split(",")) if key[1] else ()][
+            tuple(json.loads(key[2]))]
+        if period.kind == "month":
+            assert count is None or count == true >= K, key
+        elif count is None:
+            assert 1 <= true < K or None in parts, key
+        else:
+            assert None not in parts and count == sum(parts), key
+    return made
+
+
+def test_a_week_straddling_two_months_and_the_months_add_up_their_parts(busy_quarter):
+    # 2026-W31 runs from Monday 27 July to Sunday 2 August.
+    week = periods.from_key("week", "2026-W31")
+    stats.release(db.session, week, now=NOW, k=K)
+    assert [r.period_key for r in db.session.scalars(
+        sa.select(StatsRelease).where(StatsRelease.period == "part")
+        .order_by(StatsRelease.starts_at))] == ["2026-07-27", "2026-08-01"]
+    for month in ("2026-07", "2026-08"):
+        stats.release(db.session, periods.from_key("month", month), now=NOW, k=K)
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(StatsRelease).where(
+        StatsRelease.period == "part")) == 5 + 6  # W31's two were not made again
+    for key in ("2026-W31", "2026-W30"):
+        stats.release(db.session, periods.from_key("week", key), now=NOW, k=K)
+        adds_up(periods.from_key("week", key))
+    july = adds_up(periods.from_key("month", "2026-07"))
+    adds_up(periods.from_key("month", "2026-08"))
+    # A month's referral statuses are its parts', all taken at the month's end: published
+    # where they are common. A week's are all suppressed, every status listed.
+    july_cells = published(july)
+    assert july_cells[("cases", "", "[]")] == 31 * 5
+    assert july_cells[("cases", "nationality", json.dumps(["CM"]))] is None
+    assert july_cells[("referrals", "referral_status", json.dumps(["completed"]))] == 31 * 5
+    statuses = {json.loads(c)[0]: n for (m, d, c), n in published(stats.find(
+        db.session, week)).items() if d == "referral_status"}
+    assert statuses == dict.fromkeys(aggregates.REFERRAL_STATUSES)
+
+
+def test_a_month_hides_a_count_its_weeks_would_narrow(session):
+    # Five people of a rare nationality in July 2026, in three weeks inside it. Protected
+    # apart, the weeks hid 2, 2 and 1 (each listed, so each at least 1) and the month
+    # published 5: anyone could then tell each week held 1 to 3. The month is the sum of
+    # its parts, and those hid them, so it hides the 5 too, and the 84 beside it, which
+    # the total would turn into the 5.
+    post = BorderPostFactory(country="GT")
+    for day in range(1, 29):
+        for _ in range(3):
+            CaseFactory(facility=post, subject=SubjectFactory(nationality="HN"),
+                        created_at=datetime(2026, 7, day, 9, tzinfo=UTC))
+    for day in (7, 8, 14, 15, 21):
+        CaseFactory(facility=post, subject=SubjectFactory(nationality="VE"),
+                    created_at=datetime(2026, 7, day, 9, tzinfo=UTC))
+    july, _ = stats.release(db.session, periods.from_key("month", "2026-07"), now=NOW, k=K)
+    weeks = [stats.release(db.session, periods.from_key("week", key), now=NOW, k=K)[0]
+             for key in ("2026-W28", "2026-W29", "2026-W30")]
+    ve = ("cases", "nationality", json.dumps(["VE"]))
+    assert [published(week)[ve] for week in weeks] == [None, None, None]
+    july_cells = published(july)
+    assert july_cells[ve] is None
+    assert july_cells[("cases", "nationality", json.dumps(["HN"]))] is None
+    assert july_cells[("cases", "", "[]")] == 89
 
 
 def test_an_unfinished_period_is_not_released(quarter_of_cases):
@@ -76,52 +185,34 @@ def intruders_view(quarter):
                     for c in quarter.children()}
         parent = aggregates.count_all(db.session, metric, window(quarter.start, quarter.end))
         sums.extend(disclosure.Line((metric, *t), tuple((metric, *p) for p in parts))
-                    for t, parts in aggregates.period_lines(quarter.key, parent, children))
+                    for t, parts in aggregates.period_lines(quarter.kind, quarter.key, parent,
+                                                            children))
     return counts, lines + sums, hidden, sums
 
 
-def released_event(release):
-    return db.session.scalars(sa.select(AuditEvent).where(
-        AuditEvent.action == "stats_released",
-        AuditEvent.object_id == str(release.id))).one()
-
-
-def test_a_quarter_is_released_after_its_months_and_survives_the_joint_audit(
-        quarter_of_cases):
+def test_a_quarter_is_released_after_its_months_and_hides_what_they_hid(busy_quarter):
     quarter = periods.from_key("quarter", "2026-Q3")
     made, _ = stats.release(db.session, quarter, now=NOW, k=K)
-    releases = db.session.scalars(sa.select(StatsRelease).order_by(StatsRelease.period_key))
+    releases = db.session.scalars(sa.select(StatsRelease).where(StatsRelease.period != "part")
+                                  .order_by(StatsRelease.period_key))
     assert [(r.period, r.period_key) for r in releases] == [
         ("month", "2026-07"), ("month", "2026-08"), ("month", "2026-09"),
         ("quarter", "2026-Q3")]
     counts, lines, hidden, sums = intruders_view(quarter)
+    # What the months publish leaves every small hidden count able to reach K, and the
+    # quarter adds nothing to it.
     assert disclosure.audit(counts, lines, hidden, k=K) == set()
     assert made.cells > 0
-    # The joint audit ended in time, and publishes quarter cells some month hid: what a
-    # quarter is for (a rare group over three months may be common enough).
-    assert "nested" not in released_event(made).detail
-    frozen = {key: key in hidden for key in counts if key[1] != quarter.key}
-    published_over_hidden_months = disclosure.nested(counts, sums, frozen, k=K) - hidden
-    assert published_over_hidden_months
-    assert all(counts[key] >= K for key in published_over_hidden_months)
-
-
-def test_a_quarter_whose_joint_audit_runs_out_of_time_hides_what_its_months_hid(
-        quarter_of_cases, monkeypatch):
-    monkeypatch.setattr(stats, "PARENT_AUDIT_S", 0.0)
-    quarter = periods.from_key("quarter", "2026-Q3")
-    made, _ = stats.release(db.session, quarter, now=NOW, k=K)
-    assert released_event(made).detail["nested"] == ["cases", "referrals"]
-    counts, lines, hidden, sums = intruders_view(quarter)
-    assert disclosure.audit(counts, lines, hidden, k=K) == set()
-    # Cases: a quarter's cell is hidden exactly when it is small or a month hid its part.
+    assert ("cases", quarter.key, ("nationality",), ("CM",)) in hidden  # 6: months hid 2s
+    assert ("cases", quarter.key, (), ()) not in hidden
+    # A quarter's cell is hidden exactly when it is small or a month hid its part.
     for line in sums:
-        if line.total[0] == "cases":
-            expected = 1 <= counts[line.total] < K or bool(set(line.parts) & hidden)
-            assert (line.total in hidden) == expected, line.total
+        expected = 1 <= counts[line.total] < K or bool(set(line.parts) & hidden)
+        assert (line.total in hidden) == expected, line.total
     veiled = [key for key in published(made) if "referral_status" in key[1]]
     assert made.hidden_cells == len({key for key in hidden if key[1] == quarter.key}) + len(
         veiled)
+    assert adds_up(quarter) is made
 
 
 def test_a_quarter_lists_every_referral_status_suppressed_wherever_referrals_occur(
@@ -169,35 +260,38 @@ def test_a_year_over_a_quarter_that_published_statuses_warns_without_values(
         "months, and only releasing it again would withdraw them"]
 
 
-def test_a_quarter_released_with_a_higher_k_warns_of_what_its_months_expose(
+def test_a_quarter_released_with_a_higher_k_warns_and_hides_what_is_small_under_it(
         quarter_of_cases, caplog):
     # The months were released with k = 3, the quarter with k = 5: months published 3s
-    # and 4s, and what they hid was only shown to reach 3. Nothing the quarter hides
-    # changes that; operators are told in which tables, never which cells.
+    # and 4s, and nothing the quarter hides withdraws them (DESIGN.md: a new k applies to
+    # the releases made afterwards). Operators are told, never which cells.
     for month in periods.from_key("quarter", "2026-Q3").children():
         stats.release(db.session, month, now=NOW, k=3)
     with caplog.at_level("WARNING", logger="referral.services.stats"):
-        stats.release(db.session, periods.from_key("quarter", "2026-Q3"), now=NOW, k=K)
-    warnings = [r.getMessage() for r in caplog.records if "stay exposed" in r.getMessage()]
-    assert warnings and all(w.startswith("release quarter 2026-Q3: ") for w in warnings)
-    assert "cases 2026-07 nationality,need;" in warnings[0]  # a month's table
-    assert "more tables" in warnings[0]
-    assert not [w for w in warnings if "CM" in w or "(" in w]  # no cell values
+        made, _ = stats.release(db.session, periods.from_key("quarter", "2026-Q3"), now=NOW,
+                                k=K)
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warnings == ["release quarter 2026-Q3: k=5, over releases made with k=3"]
+    assert all(count is None or count == 0 or count >= K
+               for count in published(made).values())
 
 
 def test_release_all_releases_every_finished_period_and_only_those(quarter_of_cases):
     made = stats.release_all(db.session, now=NOW, k=K, kinds=("month", "quarter", "year"))
-    assert [(r.period, r.period_key) for r in made] == [
+    assert [(r.period, r.period_key) for r in made if r.period != "part"] == [
         ("month", "2026-07"), ("month", "2026-08"), ("month", "2026-09"),
         ("month", "2026-10"), ("quarter", "2026-Q3")]
     assert stats.release_all(db.session, now=NOW, k=K, kinds=("month", "quarter")) == []
 
 
-def test_weeks_are_released_on_their_own(quarter_of_cases):
+def test_a_week_inside_a_month_is_released_over_its_one_part(quarter_of_cases):
     week = periods.containing("week", datetime(2026, 7, 15, tzinfo=UTC))
     made, fresh = stats.release(db.session, week, now=NOW, k=K)
     assert fresh and made.period_key == "2026-W29" and made.cells > 0
-    assert [r.period for r in db.session.scalars(sa.select(StatsRelease))] == ["week"]
+    assert [(r.period, r.period_key) for r in db.session.scalars(
+        sa.select(StatsRelease).order_by(StatsRelease.period))] == [
+        ("part", "2026-07-13"), ("week", "2026-W29")]
+    adds_up(week)
 
 
 def test_a_finished_period_answers_the_same_after_new_records(quarter_of_cases):

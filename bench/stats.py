@@ -9,7 +9,8 @@ over the twelve months of one calendar year, so that the year is finished and wh
 - GET /stats?period=month&group_by=nationality and a three-dimension request, end to end
   through the app (a manager's token, the audit event included), against the same GROUP
   BY written by hand in SQL over the cases (median of RUNS runs each);
-- the year's quarters, then the year itself, each in a fresh process; unless the other
+- the year's quarters, then the year itself, each in a fresh process, then its weeks
+  (over the parts the months released) in one; unless the other
   eleven months would take longer than BENCH_YEAR_BUDGET_S (default four hours) at the
   first month's pace: then a line says so, and how long they would take.
 Prints `name  measured  baseline  ratio  target`. Not a test: it always exits 0.
@@ -32,7 +33,7 @@ from _scratch import scratch_postgres  # bench/, beside this script
 
 from referral import create_app
 from referral.extensions import db
-from referral.models import AuditEvent, Case
+from referral.models import AuditEvent, Case, StatsCell
 from referral.services import auth, demo, periods, stats, synthetic
 from referral.services.crypto import Keyring
 
@@ -83,8 +84,8 @@ def fill(url: str, workdir: Path) -> None:
 
 def release_in_child(url: str, workdir: Path, kind: str, key: str) -> tuple[float, float]:
     """Release one period (and whatever it needs first) in a fresh process: (s, peak MB).
-    Says what share of its cells it hid, and which metrics fell back on hiding what the
-    periods beneath hid (stats.PARENT_AUDIT_S)."""
+    Says what share of its cells it hid, and for which metrics a month's joint audit with
+    its parts ran out of time (stats.MONTH_AUDIT_S) and fell back on hiding what they hid."""
     env = {**os.environ, "BENCH_CHILD": "1"}
     process = subprocess.Popen([sys.executable, __file__, "child", url, str(workdir), kind,
                                 key], env=env)
@@ -101,6 +102,18 @@ def child(url: str, workdir: str, kind: str, key: str) -> None:
     app = app_for(url, Path(workdir))
     with app.app_context():
         started = time.perf_counter()
+        if kind == "weeks":  # the weeks from the one holding 1 January to the last ended
+            year = periods.from_key("year", key)
+            weeks = periods.finished_between("week", year.start, year.end)
+            made = [stats.release(db.session, week, now=datetime.now(UTC), k=K)[0]
+                    for week in weeks]
+            stats.analyze(db.session)
+            Path(workdir, "child-seconds").write_text(str(time.perf_counter() - started))
+            cells, hidden = sum(r.cells for r in made), sum(r.hidden_cells for r in made)
+            Path(workdir, "child-release").write_text(
+                f"{len(made)} weeks, {hidden:,} of {cells:,} cells hidden "
+                f"({hidden / max(cells, 1):.1%})")
+            return
         made, _ = stats.release(db.session, periods.from_key(kind, key),
                                 now=datetime.now(UTC), k=K)
         stats.analyze(db.session)  # commits, as `flask stats release` does
@@ -109,9 +122,15 @@ def child(url: str, workdir: str, kind: str, key: str) -> None:
             AuditEvent.action == "stats_released",
             AuditEvent.object_id == str(made.id))).one()
         nested = ", ".join(event.detail.get("nested", [])) or "none"
+        small = db.session.execute(sa.select(
+            sa.func.count(), sa.func.count().filter(StatsCell.count.is_(None)))
+            .where(StatsCell.release_id == made.id,
+                   sa.not_(StatsCell.dimensions.contains(",")))).one()
         Path(workdir, "child-release").write_text(
             f"{made.hidden_cells:,} of {made.cells:,} cells hidden "
-            f"({made.hidden_cells / max(made.cells, 1):.1%}); audit out of time for: {nested}")
+            f"({made.hidden_cells / max(made.cells, 1):.1%}), {small[1]:,} of {small[0]:,} "
+            f"in tables of one dimension or none ({small[1] / max(small[0], 1):.1%}); "
+            f"audit out of time for: {nested}")
 
 
 def month_column(url: str):
@@ -205,6 +224,9 @@ def run(database: str, url: str, workdir: Path) -> None:
          target=f"{peak:.0f} MB")
     line(f"stats release year {YEAR} with its quarters and months {database}",
          f"{total + seconds:.1f} s")
+    seconds, peak = release_in_child(url, workdir, "weeks", YEAR)
+    line(f"stats release the weeks of {YEAR} {database}", f"{seconds:.1f} s",
+         target=f"{peak:.0f} MB")
 
 
 def run_postgres(workdir: Path) -> None:

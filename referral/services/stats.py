@@ -178,17 +178,6 @@ def _protect(session: Session, period: CalendarPeriod, children: list[StatsRelea
     own = list(counts)
     if not children:
         return counts, own, _hidden(period, counts, lines, k=k), []
-    frozen, below, view, view_lines = {}, {}, dict(counts), list(lines)
-    for child_period, child in zip(period.children(), children, strict=True):
-        child_counts = {}
-        below[child.period_key] = _counted(session, child_period, child_counts, view_lines)
-        frozen |= _cells_of(session, child, child_counts)
-        view |= child_counts
-    sums = [disclosure.Line((metric, *total), tuple((metric, *p) for p in parts))
-            for metric in aggregates.METRICS
-            for total, parts in aggregates.period_lines(
-                period.kind, period.key, mine[metric],
-                {key: counted[metric] for key, counted in below.items()})]
     joint = period.kind == "month"
     if {child.k for child in children} != {k}:
         # DESIGN.md: a new k applies to releases made afterwards; what the parts allowed
@@ -196,6 +185,18 @@ def _protect(session: Session, period: CalendarPeriod, children: list[StatsRelea
         log.warning("release %s %s: k=%d, over releases made with k=%s", period.kind,
                     period.key, k, ",".join(str(n) for n in sorted({c.k for c in children})))
         joint = False
+    frozen, below, view, view_lines = {}, {}, dict(counts), list(lines)
+    for child_period, child in zip(period.children(), children, strict=True):
+        child_counts = {}
+        below[child.period_key] = _counted(session, child_period, child_counts,
+                                           view_lines if joint else None)
+        frozen |= _cells_of(session, child, child_counts)
+        view |= child_counts
+    sums = [disclosure.Line((metric, *total), tuple((metric, *p) for p in parts))
+            for metric in aggregates.METRICS
+            for total, parts in aggregates.period_lines(
+                period.kind, period.key, mine[metric],
+                {key: counted[metric] for key, counted in below.items()})]
     hidden, nested = set(), []
     deadline = time.monotonic() + MONTH_AUDIT_S
     for metric in aggregates.METRICS:

@@ -1,4 +1,5 @@
-"""`flask stats release [--period P]` and `flask stats export ...` (API.md)."""
+"""`flask stats release [--period P]`, `flask stats rerelease --period P KEY...` and
+`flask stats export ...` (API.md)."""
 
 import json
 import sys
@@ -37,6 +38,38 @@ def release(kind):
                    f"{item.hidden_cells} hidden, {item.seconds:.2f} s")
     if not made:
         click.echo("nothing to release: every finished period has its release")
+
+
+@group.command("rerelease")
+@click.option("--period", "kind", required=True, type=click.Choice(periods.KINDS),
+              help="The kind of period.")
+@click.argument("keys", nargs=-1, required=True)
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def rerelease(kind, keys, yes):
+    """Withdraw the releases of these periods, and of every period they touch, and release
+    them again with the current k (audited). KEYS: 2026-W43, 2026-10, 2026-Q4 or 2026."""
+    try:
+        targets = [periods.from_key(kind, key) for key in keys]
+    except ValueError as exc:
+        fail(f"KEYS: {exc}")
+    if not yes:
+        click.confirm("Managers will read new numbers for these periods, and for the weeks, "
+                      "months, quarters and years around them; what they read before stays "
+                      "known to them. Go on?", abort=True)
+    try:
+        withdrawn, made = stats.rerelease(db.session, targets, now=datetime.now(UTC),
+                                          k=current_app.config["SUPPRESSION_K"])
+    except (ValueError, LookupError, stats.ReleaseMismatch) as exc:
+        db.session.rollback()
+        fail(str(exc))
+    stats.analyze(db.session)  # commits
+    for period, key, k in withdrawn:
+        if period != periods.PART:
+            click.echo(f"withdrew {period} {key} (k={k})")
+    for item in made:
+        if item.period != periods.PART:
+            click.echo(f"released {item.period} {item.period_key}: {item.cells} cells, "
+                       f"{item.hidden_cells} hidden, {item.seconds:.2f} s")
 
 
 @group.command("export")

@@ -90,20 +90,20 @@ def from_key(kind: str, key: str) -> CalendarPeriod:
     if not found:
         raise ValueError(f"not a {kind} key: {key!r}")
     year = int(found[1])
-    if kind == PART:
-        try:
+    try:  # a month 13, a week 54 or a 31 June names no period either
+        if kind == PART:
             moment = date(year, int(found[2]), int(found[3]))
-        except ValueError:
-            raise ValueError(f"not a {kind} key: {key!r}") from None
-    elif kind == "week":
-        moment = date.fromisocalendar(year, int(found[2]), 1)
-    elif kind == "month":
-        moment = date(year, int(found[2]), 1)
-    elif kind == "quarter":
-        moment = date(year, 3 * int(found[2]) - 2, 1)
-    else:
-        moment = date(year, 1, 1)
-    period = containing(kind, _at(moment))
+        elif kind == "week":
+            moment = date.fromisocalendar(year, int(found[2]), 1)
+        elif kind == "month":
+            moment = date(year, int(found[2]), 1)
+        elif kind == "quarter":
+            moment = date(year, 3 * int(found[2]) - 2, 1)
+        else:
+            moment = date(year, 1, 1)
+        period = containing(kind, _at(moment))
+    except ValueError:
+        raise ValueError(f"not a {kind} key: {key!r}") from None
     if period.key != key:
         raise ValueError(f"not a {kind} key: {key!r}")
     return period

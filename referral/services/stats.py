@@ -83,15 +83,19 @@ def _cells_of(session: Session, release: StatsRelease, counts: dict | None = Non
         # Released before statuses were veiled: what it published stays published.
         log.warning("%s %s publishes %d of its counts by referral status, from before "
                     "such counts were suppressed in quarters and years; they can narrow small "
-                    "counts of its months, and only releasing it again would withdraw them",
+                    "counts of its months, and only `flask stats rerelease` would withdraw them",
                     release.period, release.period_key, unveiled)
     if counts is not None:
         recounted = {key for key in counts if key[1] == release.period_key}
         if recounted != set(found) or any(
                 count is not None and counts[key] != count for key, count in published.items()):
+            served = periods.from_key(release.period, release.period_key)
+            if served.kind == periods.PART:  # never served: the operator knows its month
+                served = periods.containing("month", served.start)
             raise ReleaseMismatch(
-                f"the records of {release.period} {release.period_key} changed after its "
-                "release; its parent periods cannot be released on top of it")
+                f"the records of {served.kind} {served.key} changed after its release; its "
+                "parent periods cannot be released on top of it until `flask stats "
+                f"rerelease --period {served.kind} {served.key}` releases it again")
     return found
 
 
@@ -182,8 +186,10 @@ def _protect(session: Session, period: CalendarPeriod, children: list[StatsRelea
     if {child.k for child in children} != {k}:
         # DESIGN.md: a new k applies to releases made afterwards; what the parts allowed
         # under their own k stays allowed. Tell the operator, never which cells.
-        log.warning("release %s %s: k=%d, over releases made with k=%s", period.kind,
-                    period.key, k, ",".join(str(n) for n in sorted({c.k for c in children})))
+        log.warning("release %s %s: k=%d, over releases made with k=%s; `flask stats "
+                    "rerelease --period %s %s` would apply k=%d to them too", period.kind,
+                    period.key, k, ",".join(str(n) for n in sorted({c.k for c in children})),
+                    period.kind, period.key, k)
         joint = False
     frozen, below, view, view_lines = {}, {}, dict(counts), list(lines)
     for child_period, child in zip(period.children(), children, strict=True):
@@ -281,6 +287,79 @@ def release(session: Session, period: CalendarPeriod, *, now: datetime, k: int,
     if made is not None:
         made.append(release_)
     return release_, True
+
+
+RANK = {periods.PART: 0, "month": 1, "week": 2, "quarter": 3, "year": 4}  # made of the ones before
+
+
+def _withdrawn(session: Session, targets: list[CalendarPeriod]) -> list[StatsRelease]:
+    """The releases that releasing `targets` again replaces: their own, those of the
+    periods they are made of (down to parts), and those of every period made of any of
+    these (a straddling week over a month's part, a quarter over the month, the year)."""
+    existing = {(r.period, r.period_key): r for r in session.scalars(sa.select(StatsRelease))}
+    gone, below = set(), list(targets)
+    while below:
+        inner = below.pop()
+        gone.add((inner.kind, inner.key))
+        below.extend(inner.children())
+    grew = True
+    while grew:
+        grew = False
+        for kind, key in existing.keys() - gone:
+            if any((child.kind, child.key) in gone
+                   for child in periods.from_key(kind, key).children()):
+                gone.add((kind, key))
+                grew = True
+    return sorted((existing[item] for item in gone if item in existing),
+                  key=lambda r: (RANK[r.period], r.starts_at))
+
+
+def rerelease(session: Session, targets: list[CalendarPeriod], *, now: datetime, k: int,
+              actor=None) -> tuple[list[tuple[str, str, int]], list[StatsRelease]]:
+    """Withdraw the releases of finished periods and every release they touch
+    (`_withdrawn`), and release them all again with `k`, in one transaction: (the
+    releases withdrawn as (period, key, k), the new ones).
+    DESIGN.md: an explicit, audited operator action.
+
+    For when a release no longer stands: k was raised, records were written into the past
+    (a restore: `ReleaseMismatch` names the period), or it was made by an older, weaker
+    rule. Two months whose records both changed share a straddling week, so they are
+    released again together. What a release published stays known to whoever read it: a
+    new release stops serving it, it cannot withdraw it. Raises LookupError for a period
+    with no release."""
+    for period in targets:
+        if not period.finished(now):
+            raise ValueError(f"{period.kind} {period.key} has not finished")
+        if find(session, period) is None:
+            raise LookupError(f"{period.kind} {period.key} has no release to replace; "
+                              "`flask stats release` makes it")
+    locked, releases = set(), _withdrawn(session, targets)
+    while {(item.period, item.period_key) for item in releases} - locked:
+        # Parents before the periods they are made of, as `release` takes them, so that
+        # no releaser waits on another waiting on it; then look again, since a parent
+        # released meanwhile must go too.
+        for item in sorted(releases, key=lambda r: (-RANK[r.period], r.period_key)):
+            if (item.period, item.period_key) not in locked:
+                _lock(session, periods.from_key(item.period, item.period_key))
+                locked.add((item.period, item.period_key))
+        releases = _withdrawn(session, targets)
+    withdrawn = [(item.period, item.period_key, item.k) for item in releases]
+    session.execute(sa.delete(StatsCell).where(
+        StatsCell.release_id.in_([item.id for item in releases])))
+    for item in releases:
+        session.delete(item)
+    session.flush()
+    made = []
+    for kind, key, _ in withdrawn:
+        release(session, periods.from_key(kind, key), now=now, k=k, actor=actor, made=made)
+    for period in targets:
+        audit.record(session, "stats_rereleased", actor=actor, object_type="stats_release",
+                     object_id=find(session, period).id, now=now,
+                     detail={"period": period.kind, "key": period.key, "k": k,
+                             "withdrawn": [f"{kind} {key} k={old}"
+                                           for kind, key, old in withdrawn]})
+    session.flush()
+    return withdrawn, made
 
 
 def first_record_at(session: Session) -> datetime | None:

@@ -30,7 +30,7 @@ def test_periods_and_their_keys(kind, moment, key, start, end):
     ("year", "26"), ("month", None), ("week", "2025-W53"),
 ])
 def test_malformed_keys_are_refused(kind, key):
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=f"^not a {kind} key: {key!r}$"):
         periods.from_key(kind, key)
 
 

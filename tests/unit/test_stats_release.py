@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from referral.extensions import db
-from referral.models import StatsCell, StatsRelease
+from referral.models import AuditEvent, StatsCell, StatsRelease
 from referral.services import aggregates, disclosure, periods, stats
 from tests.factories import (
     BorderPostFactory,
@@ -257,7 +257,7 @@ def test_a_year_over_a_quarter_that_published_statuses_warns_without_values(
     assert warnings == [
         "quarter 2026-Q3 publishes 1 of its counts by referral status, from before such "
         "counts were suppressed in quarters and years; they can narrow small counts of its "
-        "months, and only releasing it again would withdraw them"]
+        "months, and only `flask stats rerelease` would withdraw them"]
 
 
 def test_a_quarter_released_with_a_higher_k_warns_and_hides_what_is_small_under_it(
@@ -271,7 +271,8 @@ def test_a_quarter_released_with_a_higher_k_warns_and_hides_what_is_small_under_
         made, _ = stats.release(db.session, periods.from_key("quarter", "2026-Q3"), now=NOW,
                                 k=K)
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
-    assert warnings == ["release quarter 2026-Q3: k=5, over releases made with k=3"]
+    assert warnings == ["release quarter 2026-Q3: k=5, over releases made with k=3; `flask "
+                        "stats rerelease --period quarter 2026-Q3` would apply k=5 to them too"]
     assert all(count is None or count == 0 or count >= K
                for count in published(made).values())
 
@@ -329,5 +330,122 @@ def test_a_quarter_is_refused_when_a_released_month_was_written_into_afterwards(
     assert result.exit_code != 0
     assert result.output.strip().splitlines() == [
         "Error: the records of month 2026-08 changed after its release; its parent periods "
-        "cannot be released on top of it"]
+        "cannot be released on top of it until `flask stats rerelease --period month "
+        "2026-08` releases it again"]
     assert stats.find(db.session, periods.from_key("quarter", "2026-Q3")) is None
+
+
+def releases():
+    return {(r.period, r.period_key): r.k for r in db.session.scalars(sa.select(StatsRelease))}
+
+
+def test_rerelease_after_records_were_written_into_a_released_month(app, quarter_of_cases):
+    stats.release_all(db.session, now=NOW, k=K, kinds=("month", "quarter"))
+    db.session.commit()
+    old = stats.find(db.session, periods.from_key("month", "2026-08")).id
+    # A restore puts a case back into 3 August: the week over that day's part is refused.
+    CaseFactory(created_at=datetime(2026, 8, 3, 9, tzinfo=UTC))
+    db.session.commit()
+    week = periods.from_key("week", "2026-W32")
+    with pytest.raises(stats.ReleaseMismatch, match="rerelease --period month 2026-08`"):
+        stats.release(db.session, week, now=NOW, k=K)
+    db.session.rollback()
+
+    result = app.test_cli_runner().invoke(
+        args=["stats", "rerelease", "--period", "month", "2026-08", "--yes"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[:2] == ["withdrew month 2026-08 (k=5)", "withdrew quarter 2026-Q3 (k=5)"]
+    assert [line.split(":")[0] for line in lines[2:]] == [
+        "released month 2026-08", "released quarter 2026-Q3"]
+    # adds_up recounts: what the new releases publish holds the restored case.
+    august = adds_up(periods.from_key("month", "2026-08"))
+    assert august.id != old
+    adds_up(periods.from_key("quarter", "2026-Q3"))
+    stats.release(db.session, week, now=NOW, k=K)  # no longer refused
+    event = db.session.scalars(sa.select(AuditEvent).where(
+        AuditEvent.action == "stats_rereleased")).one()
+    assert event.object_id == str(august.id)
+    assert event.detail["period"] == "month" and event.detail["key"] == "2026-08"
+    assert "quarter 2026-Q3 k=5" in event.detail["withdrawn"]
+    assert "part 2026-08-03 k=5" in event.detail["withdrawn"]
+    assert "month 2026-07 k=5" not in event.detail["withdrawn"]
+
+
+def test_rerelease_applies_a_raised_k_to_the_months_beneath_a_quarter(quarter_of_cases,
+                                                                      caplog):
+    quarter = periods.from_key("quarter", "2026-Q3")
+    stats.release(db.session, quarter, now=NOW, k=3)
+    assert set(releases().values()) == {3}
+    months = [stats.find(db.session, month) for month in quarter.children()]
+    assert any(count in (3, 4) for month in months for count in published(month).values())
+    with caplog.at_level("WARNING", logger="referral.services.stats"):
+        withdrawn, made = stats.rerelease(db.session, [quarter], now=NOW, k=K)
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]
+    assert {(kind, key) for kind, key, _ in withdrawn} == set(releases())
+    assert {(r.period, r.period_key) for r in made} == set(releases())
+    assert set(releases().values()) == {K}
+    for period in (quarter, *quarter.children()):
+        assert all(count is None or count == 0 or count >= K
+                   for count in published(stats.find(db.session, period)).values())
+
+
+def test_rerelease_of_a_month_replaces_the_week_straddling_it_not_the_next_month(
+        busy_quarter):
+    july, august = periods.from_key("month", "2026-07"), periods.from_key("month", "2026-08")
+    straddling = periods.from_key("week", "2026-W31")  # 27 July to 2 August
+    for period in (july, august, straddling):
+        stats.release(db.session, period, now=NOW, k=K)
+    kept = {key: stats.find(db.session, periods.from_key(*key)).id
+            for key in (("month", "2026-08"), ("part", "2026-08-01"))}
+    withdrawn, _ = stats.rerelease(db.session, [july], now=NOW, k=K)
+    assert ("week", "2026-W31", K) in withdrawn and ("part", "2026-07-27", K) in withdrawn
+    assert not {("month", "2026-08"), ("part", "2026-08-01")} & {w[:2] for w in withdrawn}
+    assert {key: stats.find(db.session, periods.from_key(*key)).id for key in kept} == kept
+    adds_up(straddling)
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--period", "month", "2026-10", "--yes"],
+     "Error: month 2026-10 has no release to replace; `flask stats release` makes it"),
+    (["--period", "month", "2026-11", "--yes"], "Error: month 2026-11 has not finished"),
+    (["--period", "month", "2026-13", "--yes"], "Error: KEYS: not a month key: '2026-13'"),
+])
+def test_rerelease_refuses_in_one_line_and_withdraws_nothing(app, quarter_of_cases, args,
+                                                             message):
+    stats.release(db.session, periods.from_key("month", "2026-07"), now=NOW, k=K)
+    db.session.commit()
+    before = releases()
+    result = app.test_cli_runner().invoke(args=["stats", "rerelease", *args])
+    assert result.exit_code != 0
+    assert result.output.strip().splitlines() == [message]
+    assert releases() == before
+
+
+def test_rerelease_asks_first_and_a_no_withdraws_nothing(app, quarter_of_cases):
+    stats.release(db.session, periods.from_key("month", "2026-07"), now=NOW, k=K)
+    db.session.commit()
+    ids = {r.id for r in db.session.scalars(sa.select(StatsRelease))}
+    result = app.test_cli_runner().invoke(
+        args=["stats", "rerelease", "--period", "month", "2026-07"], input="n\n")
+    assert result.exit_code != 0 and "what they read before stays known" in result.output
+    assert {r.id for r in db.session.scalars(sa.select(StatsRelease))} == ids
+
+
+def test_two_restored_months_sharing_a_week_are_released_again_together(quarter_of_cases):
+    july, august = periods.from_key("month", "2026-07"), periods.from_key("month", "2026-08")
+    straddling = periods.from_key("week", "2026-W31")  # 27 July to 2 August
+    for period in (july, august, straddling):
+        stats.release(db.session, period, now=NOW, k=K)
+    CaseFactory(created_at=datetime(2026, 7, 28, 9, tzinfo=UTC))
+    CaseFactory(created_at=datetime(2026, 8, 1, 9, tzinfo=UTC))
+    db.session.commit()
+    # July alone would rebuild the week over August's first day, as it was released.
+    with pytest.raises(stats.ReleaseMismatch, match="rerelease --period month 2026-08`"):
+        stats.rerelease(db.session, [july], now=NOW, k=K)
+    db.session.rollback()
+    withdrawn, _ = stats.rerelease(db.session, [july, august], now=NOW, k=K)
+    assert {("month", "2026-07", K), ("month", "2026-08", K), ("week", "2026-W31", K)} <= set(
+        withdrawn)
+    for period in (july, august, straddling):
+        adds_up(period)

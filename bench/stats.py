@@ -130,7 +130,7 @@ def child(url: str, workdir: str, kind: str, key: str) -> None:
             f"{made.hidden_cells:,} of {made.cells:,} cells hidden "
             f"({made.hidden_cells / max(made.cells, 1):.1%}), {small[1]:,} of {small[0]:,} "
             f"in tables of one dimension or none ({small[1] / max(small[0], 1):.1%}); "
-            f"audit out of time for: {nested}")
+            f"joint audit out of time for: {nested}")
 
 
 def month_column(url: str):

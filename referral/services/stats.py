@@ -157,8 +157,9 @@ def _veiled(period: CalendarPeriod, counted: dict) -> dict:
 
 
 def _protect(session: Session, period: CalendarPeriod, children: list[StatsRelease], k: int):
-    """The counts, this period's cells, which of them to hide, and the metrics whose
-    joint audit ran out of time.
+    """The counts, this period's cells, which of them to hide, and the metrics of a month
+    that fell back on `nested` (its joint audit ran out of time, or its parts had another
+    k); for weeks, quarters and years `nested` is the rule, not a fallback.
 
     Why parts: a month and a week that straddles it share days, so neither is the sum of
     the other, and protected apart, each narrowed the other's small cells (a month
@@ -178,11 +179,10 @@ def _protect(session: Session, period: CalendarPeriod, children: list[StatsRelea
     each passed on its own. Each small cell of a part or a month can therefore still reach
     k, and a small cell of a week, a quarter or a year has a hidden part that can."""
     counts, lines = {}, []
-    mine = _counted(session, period, counts, lines)
-    own = list(counts)
     if not children:
-        return counts, own, _hidden(period, counts, lines, k=k), []
-    joint = period.kind == "month"
+        _counted(session, period, counts, lines)
+        return counts, list(counts), _hidden(period, counts, lines, k=k), []
+    joint = period.kind == "month"  # else its own lines and its parts' counts go unread
     if {child.k for child in children} != {k}:
         # DESIGN.md: a new k applies to releases made afterwards; what the parts allowed
         # under their own k stays allowed. Tell the operator, never which cells.
@@ -191,19 +191,22 @@ def _protect(session: Session, period: CalendarPeriod, children: list[StatsRelea
                     period.key, k, ",".join(str(n) for n in sorted({c.k for c in children})),
                     period.kind, period.key, k)
         joint = False
+    mine = _counted(session, period, counts, lines if joint else None)
+    own = list(counts)
     frozen, below, view, view_lines = {}, {}, dict(counts), list(lines)
     for child_period, child in zip(period.children(), children, strict=True):
         child_counts = {}
         below[child.period_key] = _counted(session, child_period, child_counts,
                                            view_lines if joint else None)
         frozen |= _cells_of(session, child, child_counts)
-        view |= child_counts
+        if joint:
+            view |= child_counts
     sums = [disclosure.Line((metric, *total), tuple((metric, *p) for p in parts))
             for metric in aggregates.METRICS
             for total, parts in aggregates.period_lines(
                 period.kind, period.key, mine[metric],
                 {key: counted[metric] for key, counted in below.items()})]
-    hidden, nested = set(), []
+    hidden, fell_back = set(), []
     deadline = time.monotonic() + MONTH_AUDIT_S
     for metric in aggregates.METRICS:
         if joint:
@@ -214,11 +217,12 @@ def _protect(session: Session, period: CalendarPeriod, children: list[StatsRelea
             except disclosure.OutOfTime:
                 log.info("release %s %s: the %s audit ran out of time; hiding what its parts "
                          "hid", period.kind, period.key, metric)
-        nested.append(metric)
+        if period.kind == "month":
+            fell_back.append(metric)
         hidden |= {key for key in disclosure.nested(counts, sums, frozen, k=k)
                    if key[0] == metric}
     veiled = _veiled(period, mine)
-    return counts | veiled, own + list(veiled), hidden | set(veiled), nested
+    return counts | veiled, own + list(veiled), hidden | set(veiled), fell_back
 
 
 def _hidden(period: CalendarPeriod, counts: dict, lines: list, *, k: int,
@@ -266,7 +270,7 @@ def release(session: Session, period: CalendarPeriod, *, now: datetime, k: int,
     started = time.monotonic()
     children = [release(session, child, now=now, k=k, actor=actor, made=made)[0]
                 for child in period.children()]
-    counts, own, hidden, nested = _protect(session, period, children, k)
+    counts, own, hidden, fell_back = _protect(session, period, children, k)
     release_ = StatsRelease(period=period.kind, period_key=period.key,
                             starts_at=period.start, ends_at=period.end, k=k, cells=len(own),
                             hidden_cells=len(hidden), created_at=now)
@@ -282,7 +286,7 @@ def release(session: Session, period: CalendarPeriod, *, now: datetime, k: int,
                  object_id=release_.id, now=now,
                  detail={"period": period.kind, "key": period.key, "k": k,
                          "cells": len(own), "hidden": len(hidden),
-                         **({"nested": nested} if nested else {})})
+                         **({"nested": fell_back} if fell_back else {})})
     session.flush()
     if made is not None:
         made.append(release_)

@@ -87,11 +87,13 @@ def test_a_month_is_released_once_with_no_small_count_published(quarter_of_cases
         ("part", "2026-07-13"), ("part", "2026-07-20"), ("part", "2026-07-27")]
 
 
-def adds_up(period):
+def adds_up(period, joint=None):
     """Checks that a released week, quarter or year publishes only what its parts'
     releases give: a cell is hidden exactly when it is small or one of its parts was
     hidden, and a published one is the sum of its parts' published counts. A month's
-    joint audit may publish more: a published cell is only checked to be the true sum."""
+    joint audit may publish more: a published cell is only checked to be the true sum
+    (unless `joint` is False: the month fell back on its parts)."""
+    joint = period.kind == "month" if joint is None else joint
     made = stats.find(db.session, period)
     children = [stats.find(db.session, child) for child in period.children()]
     mine = {key: n for key, n in published(made).items() if "referral_status" not in key[1]
@@ -104,7 +106,7 @@ def adds_up(period):
         assert parts, key
         true = counted[key[0]][tuple(key[1].split(",")) if key[1] else ()][
             tuple(json.loads(key[2]))]
-        if period.kind == "month":
+        if joint:
             assert count is None or count == true >= K, key
         elif count is None:
             assert 1 <= true < K or None in parts, key
@@ -449,3 +451,25 @@ def test_two_restored_months_sharing_a_week_are_released_again_together(quarter_
         withdrawn)
     for period in (july, august, straddling):
         adds_up(period)
+
+
+def released_event(made):
+    return db.session.scalars(sa.select(AuditEvent).where(
+        AuditEvent.action == "stats_released", AuditEvent.object_id == str(made.id))).one()
+
+
+def test_the_audit_log_names_a_months_metrics_that_fell_back_on_its_parts(
+        quarter_of_cases, monkeypatch):
+    july, august = periods.from_key("month", "2026-07"), periods.from_key("month", "2026-08")
+    made, _ = stats.release(db.session, july, now=NOW, k=K)
+    assert "nested" not in released_event(made).detail  # audited jointly in time
+    monkeypatch.setattr(stats, "MONTH_AUDIT_S", 0.0)
+    made, _ = stats.release(db.session, august, now=NOW, k=K)
+    assert released_event(made).detail["nested"] == ["cases", "referrals"]
+    adds_up(august, joint=False)  # it publishes only what its parts' releases give
+    # A quarter or a week adds up its parts by rule, not for lack of time: nothing to say.
+    quarter, _ = stats.release(db.session, periods.from_key("quarter", "2026-Q3"), now=NOW,
+                               k=K)
+    week, _ = stats.release(db.session, periods.from_key("week", "2026-W31"), now=NOW, k=K)
+    assert "nested" not in released_event(quarter).detail
+    assert "nested" not in released_event(week).detail

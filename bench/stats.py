@@ -33,7 +33,7 @@ from _scratch import scratch_postgres  # bench/, beside this script
 
 from referral import create_app
 from referral.extensions import db
-from referral.models import AuditEvent, Case, StatsCell
+from referral.models import AuditEvent, Case, StatsCell, StatsRelease
 from referral.services import auth, demo, periods, stats, synthetic
 from referral.services.crypto import Keyring
 
@@ -126,8 +126,16 @@ def child(url: str, workdir: str, kind: str, key: str) -> None:
             sa.func.count(), sa.func.count().filter(StatsCell.count.is_(None)))
             .where(StatsCell.release_id == made.id,
                    sa.not_(StatsCell.dimensions.contains(",")))).one()
+        parts = db.session.scalars(sa.select(StatsRelease).where(
+            StatsRelease.period == periods.PART, StatsRelease.created_at == made.created_at,
+            StatsRelease.starts_at >= made.starts_at, StatsRelease.ends_at <= made.ends_at)
+            .order_by(StatsRelease.seconds.desc())).all()
+        # A part's `seconds` include nothing else; the month's own include its parts'.
+        made_of = (f"{len(parts)} parts released with it, {sum(p.seconds for p in parts):.1f} s "
+                   f"(the slowest {parts[0].period_key}: {parts[0].seconds:.1f} s); "
+                   if parts else "")
         Path(workdir, "child-release").write_text(
-            f"{made.hidden_cells:,} of {made.cells:,} cells hidden "
+            made_of + f"{made.hidden_cells:,} of {made.cells:,} cells hidden "
             f"({made.hidden_cells / max(made.cells, 1):.1%}), {small[1]:,} of {small[0]:,} "
             f"in tables of one dimension or none ({small[1] / max(small[0], 1):.1%}); "
             f"joint audit out of time for: {nested}")

@@ -383,20 +383,21 @@ def release_all(session: Session, *, now: datetime, k: int, kinds=ORDER, actor=N
         if find(session, period) is None:
             release(session, period, now=now, k=k, actor=actor, made=made)
 
-    first = _in_turn(session, lambda: first_record_at(session), between, made)
+    first = in_turn(session, lambda: first_record_at(session), between, made)
     if first is None:
         return made
     for kind in [kind for kind in ORDER if kind in kinds]:
         for period in periods.finished_between(kind, first, now):
-            _in_turn(session, lambda p=period: step(p), between, made)
+            in_turn(session, lambda p=period: step(p), between, made)
     if made and between:
         analyze(session)
     return made
 
 
-def _in_turn(session: Session, work, commit, made: list):
+def in_turn(session: Session, work, commit, made: list | None = None):
     """`work`, then `commit` (if any); on SQLite, with `commit`, again while another
-    releaser holds the database. Returns what `work` returned.
+    releaser holds the database. Returns what `work` returned; releases it appended to
+    `made` before it was rolled back are taken out again.
 
     SQLite has one writer at a time, and a release holds it from start to end (seconds to
     minutes). A second releaser (the daily job, and `flask stats release` at the same
@@ -406,6 +407,7 @@ def _in_turn(session: Session, work, commit, made: list):
     if commit is None:
         return work()
     deadline = time.monotonic() + LOCKED_WAIT_S
+    made = [] if made is None else made
     before = len(made)
     while True:
         try:

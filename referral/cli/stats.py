@@ -38,6 +38,14 @@ def release(kind):
                    f"{item.hidden_cells} hidden, {item.seconds:.2f} s")
     if not made:
         click.echo("nothing to release: every finished period has its release")
+    k = current_app.config["SUPPRESSION_K"]
+    other = stats.made_with_another_k(db.session, k)
+    if other:
+        served = ", ".join(f"{kind} {key}" for kind, key in other[:6])
+        more = f" and {len(other) - 6} more" if len(other) > 6 else ""
+        click.echo(f"{len(other)} released periods were protected with another k than {k} "
+                   f"({served}{more}); `flask --app referral stats rerelease` applies k={k} "
+                   "to them", err=True)
 
 
 @group.command("rerelease")
@@ -49,7 +57,7 @@ def rerelease(kind, keys, yes):
     """Withdraw the releases of these periods, and of every period they touch, and release
     them again with the current k (audited). KEYS: 2026-W43, 2026-10, 2026-Q4 or 2026."""
     try:
-        targets = [periods.from_key(kind, key) for key in keys]
+        targets = [periods.from_key(kind, key) for key in dict.fromkeys(keys)]
     except ValueError as exc:
         fail(f"KEYS: {exc}")
     if not yes:

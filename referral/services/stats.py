@@ -318,6 +318,15 @@ def _withdrawn(session: Session, targets: list[CalendarPeriod]) -> list[StatsRel
                   key=lambda r: (RANK[r.period], r.starts_at))
 
 
+def made_with_another_k(session: Session, k: int) -> list[tuple[str, str]]:
+    """The periods a manager can ask for whose releases were made with another k than `k`
+    (DESIGN.md: a new k applies to releases made afterwards), oldest first."""
+    rows = session.execute(sa.select(StatsRelease.period, StatsRelease.period_key)
+                           .where(StatsRelease.k != k, StatsRelease.period != periods.PART)
+                           .order_by(StatsRelease.starts_at, StatsRelease.period))
+    return [tuple(row) for row in rows]
+
+
 def rerelease(session: Session, targets: list[CalendarPeriod], *, now: datetime, k: int,
               actor=None) -> tuple[list[tuple[str, str, int]], list[StatsRelease]]:
     """Withdraw the releases of finished periods and every release they touch

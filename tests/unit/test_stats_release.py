@@ -473,3 +473,20 @@ def test_the_audit_log_names_a_months_metrics_that_fell_back_on_its_parts(
     week, _ = stats.release(db.session, periods.from_key("week", "2026-W31"), now=NOW, k=K)
     assert "nested" not in released_event(quarter).detail
     assert "nested" not in released_event(week).detail
+
+
+def test_stats_release_reminds_operators_of_periods_released_with_another_k(
+        app, quarter_of_cases):
+    for month in ("2026-07", "2026-08"):
+        stats.release(db.session, periods.from_key("month", month), now=NOW, k=3)
+    db.session.commit()
+    result = app.test_cli_runner().invoke(args=["stats", "release", "--period", "month"])
+    assert result.exit_code == 0, result.output
+    assert ("2 released periods were protected with another k than 5 (month 2026-07, month "
+            "2026-08); `flask --app referral stats rerelease` applies k=5 to them"
+            ) in result.output
+    assert "released month 2026-09" in result.output  # k=5, not in the reminder
+    app.test_cli_runner().invoke(args=["stats", "rerelease", "--period", "month", "2026-07",
+                                       "2026-08", "--yes"])
+    again = app.test_cli_runner().invoke(args=["stats", "release", "--period", "month"])
+    assert "another k" not in again.output

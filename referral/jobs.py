@@ -60,10 +60,11 @@ def stats_release(now: datetime) -> dict:
     """Release the statistics of every period that finished since the last run."""
     from referral.services import stats
 
+    refused = []  # logged as warnings, with what the operator should run
     made = stats.release_all(db.session, now=now, k=current_app.config["SUPPRESSION_K"],
-                             between=db.session.commit)
+                             between=db.session.commit, refused=refused)
     db.session.commit()
-    return {"released": len(made)}
+    return {"released": len(made), "refused": len(refused)}
 
 
 def verify_audit(now: datetime) -> dict:

@@ -25,18 +25,15 @@ group = AppGroup("stats", help="Statistics releases.")
 def release(kind):
     """Release every finished period that has no release yet (idempotent)."""
     kinds = (kind,) if kind else stats.ORDER
-    try:
-        made = stats.release_all(db.session, now=datetime.now(UTC),
-                                 k=current_app.config["SUPPRESSION_K"], kinds=kinds,
-                                 between=db.session.commit)
-    except stats.ReleaseMismatch as exc:
-        db.session.rollback()
-        fail(str(exc))
+    refused = []
+    made = stats.release_all(db.session, now=datetime.now(UTC),
+                             k=current_app.config["SUPPRESSION_K"], kinds=kinds,
+                             between=db.session.commit, refused=refused)
     db.session.commit()
     for item in made:
         click.echo(f"released {item.period} {item.period_key}: {item.cells} cells, "
                    f"{item.hidden_cells} hidden, {item.seconds:.2f} s")
-    if not made:
+    if not made and not refused:
         click.echo("nothing to release: every finished period has its release")
     k = current_app.config["SUPPRESSION_K"]
     other = stats.made_with_another_k(db.session, k)
@@ -46,6 +43,9 @@ def release(kind):
         click.echo(f"{len(other)} released periods were protected with another k than {k} "
                    f"({served}{more}); `flask --app referral stats rerelease` applies k={k} "
                    "to them", err=True)
+    if refused:  # what could be released was, and stays; then exit non-zero
+        more = f" (and {len(refused) - 1} more refused)" if len(refused) > 1 else ""
+        fail(refused[0].split(": ", 1)[1] + more)
 
 
 @group.command("rerelease")

@@ -384,8 +384,15 @@ def first_record_at(session: Session) -> datetime | None:
 
 
 def release_all(session: Session, *, now: datetime, k: int, kinds=ORDER, actor=None,
-                between=None) -> list[StatsRelease]:
-    """Release every finished period that has none yet; `between` commits after each."""
+                between=None, refused: list | None = None) -> list[StatsRelease]:
+    """Release every finished period that has none yet; `between` commits after each.
+
+    A period whose parts' records changed after their release (`ReleaseMismatch`) stops
+    everything, unless `refused` is given (with `between`): then its message is logged
+    and appended there, and the periods after it are released all the same, so one
+    restored month does not hold back every week and month that follows it."""
+    if refused is not None and between is None:
+        raise ValueError("going on past a refused period needs a commit after each")
     made = []
 
     def step(period):
@@ -397,7 +404,16 @@ def release_all(session: Session, *, now: datetime, k: int, kinds=ORDER, actor=N
         return made
     for kind in [kind for kind in ORDER if kind in kinds]:
         for period in periods.finished_between(kind, first, now):
-            in_turn(session, lambda p=period: step(p), between, made)
+            before = len(made)
+            try:
+                in_turn(session, lambda p=period: step(p), between, made)
+            except ReleaseMismatch as exc:
+                if refused is None:
+                    raise
+                session.rollback()
+                del made[before:]  # rolled back
+                log.warning("release %s %s refused: %s", period.kind, period.key, exc)
+                refused.append(f"{period.kind} {period.key}: {exc}")
     if made and between:
         analyze(session)
     return made

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
+from referral import jobs
 from referral.extensions import db
 from referral.models import AuditEvent, StatsCell, StatsRelease
 from referral.services import aggregates, disclosure, periods, stats
@@ -490,3 +491,27 @@ def test_stats_release_reminds_operators_of_periods_released_with_another_k(
                                        "2026-08", "--yes"])
     again = app.test_cli_runner().invoke(args=["stats", "release", "--period", "month"])
     assert "another k" not in again.output
+
+
+def test_the_daily_release_goes_on_past_a_restored_month_and_says_what_it_refused(
+        app, quarter_of_cases, caplog):
+    stats.release_all(db.session, now=NOW, k=K, kinds=("month",))
+    db.session.commit()
+    CaseFactory(created_at=datetime(2026, 8, 3, 9, tzinfo=UTC))  # a restore
+    db.session.commit()
+    with caplog.at_level("WARNING", logger="referral.services.stats"):
+        result = jobs.run("stats_release", NOW)
+    # The quarter over August and the week over 3 August wait for an operator; the
+    # weeks after them are released all the same.
+    assert result["refused"] == 2
+    assert stats.find(db.session, periods.from_key("quarter", "2026-Q3")) is None
+    assert stats.find(db.session, periods.from_key("week", "2026-W32")) is None
+    assert stats.find(db.session, periods.from_key("week", "2026-W33")) is not None
+    assert stats.find(db.session, periods.from_key("week", "2026-W46")) is not None
+    refusals = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
+    assert refusals[0] == (
+        "release quarter 2026-Q3 refused: the records of month 2026-08 changed after its "
+        "release; its parent periods cannot be released on top of it until `flask stats "
+        "rerelease --period month 2026-08` releases it again")
+    assert refusals[1].startswith("release week 2026-W32 refused: the records of month "
+                                  "2026-08 changed")

@@ -25,17 +25,14 @@ group = AppGroup("stats", help="Statistics releases.")
 def release(kind):
     """Release every finished period that has no release yet (idempotent)."""
     kinds = (kind,) if kind else stats.ORDER
+    k = current_app.config["SUPPRESSION_K"]
     refused = []
-    made = stats.release_all(db.session, now=datetime.now(UTC),
-                             k=current_app.config["SUPPRESSION_K"], kinds=kinds,
+    made = stats.release_all(db.session, now=datetime.now(UTC), k=k, kinds=kinds,
                              between=db.session.commit, refused=refused)
     db.session.commit()
-    for item in made:
-        click.echo(f"released {item.period} {item.period_key}: {item.cells} cells, "
-                   f"{item.hidden_cells} hidden, {item.seconds:.2f} s")
+    _echo_released(made)
     if not made and not refused:
         click.echo("nothing to release: every finished period has its release")
-    k = current_app.config["SUPPRESSION_K"]
     other = stats.made_with_another_k(db.session, k)
     if other:
         served = ", ".join(f"{kind} {key}" for kind, key in other[:6])
@@ -45,7 +42,7 @@ def release(kind):
                    "to them", err=True)
     if refused:  # what could be released was, and stays; then exit non-zero
         more = f" (and {len(refused) - 1} more refused)" if len(refused) > 1 else ""
-        fail(refused[0].split(": ", 1)[1] + more)
+        fail(refused[0][1] + more)
 
 
 @group.command("rerelease")
@@ -76,10 +73,13 @@ def rerelease(kind, keys, yes):
     for period, key, k in withdrawn:
         if period != periods.PART:
             click.echo(f"withdrew {period} {key} (k={k})")
+    _echo_released(item for item in made if item.period != periods.PART)
+
+
+def _echo_released(made) -> None:
     for item in made:
-        if item.period != periods.PART:
-            click.echo(f"released {item.period} {item.period_key}: {item.cells} cells, "
-                       f"{item.hidden_cells} hidden, {item.seconds:.2f} s")
+        click.echo(f"released {item.period} {item.period_key}: {item.cells} cells, "
+                   f"{item.hidden_cells} hidden, {item.seconds:.2f} s")
 
 
 @group.command("export")

@@ -388,8 +388,8 @@ def release_all(session: Session, *, now: datetime, k: int, kinds=ORDER, actor=N
     """Release every finished period that has none yet; `between` commits after each.
 
     A period whose parts' records changed after their release (`ReleaseMismatch`) stops
-    everything, unless `refused` is given (with `between`): then its message is logged
-    and appended there, and the periods after it are released all the same, so one
+    everything, unless `refused` is given (with `between`): then it is logged and
+    appended there as (period, message), and the periods after it are released all the same, so one
     restored month does not hold back every week and month that follows it."""
     if refused is not None and between is None:
         raise ValueError("going on past a refused period needs a commit after each")
@@ -413,7 +413,7 @@ def release_all(session: Session, *, now: datetime, k: int, kinds=ORDER, actor=N
                 session.rollback()
                 del made[before:]  # rolled back
                 log.warning("release %s %s refused: %s", period.kind, period.key, exc)
-                refused.append(f"{period.kind} {period.key}: {exc}")
+                refused.append((period, str(exc)))
     if made and between:
         analyze(session)
     return made

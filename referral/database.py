@@ -49,9 +49,22 @@ def _sqlite_on_connect(dbapi_connection, connection_record):
     cursor.close()
 
 
+# An execution option of connections that only read, and may take long doing it (a
+# statistics release's audit): on SQLite they begin a plain, deferred transaction, a
+# snapshot of the write-ahead log that keeps no writer waiting.
+READ_SNAPSHOT = "referral_read_snapshot"
+
+
 @event.listens_for(Engine, "begin")
 def _sqlite_begin_immediate(conn):
     # Take the write lock at the start: a read-then-write transaction (the audit chain,
     # idempotent intake) then never fails half-way with "database is locked".
     if conn.dialect.name == "sqlite":
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        read_only = conn.get_execution_options().get(READ_SNAPSHOT, False)
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+
+def file_sqlite(engine) -> bool:
+    """A SQLite database in a file, which other connections and processes share."""
+    return engine.dialect.name == "sqlite" and engine.url.database not in (None, "",
+                                                                           ":memory:")

@@ -16,11 +16,13 @@ import hashlib
 import json
 import logging
 import time
+from contextlib import contextmanager
 from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from referral import database
 from referral.models import Case, Referral, StatsCell, StatsRelease
 from referral.services import aggregates, audit, disclosure, periods
 from referral.services.periods import CalendarPeriod
@@ -261,8 +263,7 @@ def release(session: Session, period: CalendarPeriod, *, now: datetime, k: int,
 
     Periods it is made of are released first if they have none; every release made is
     appended to `made`. Flushes only; the caller commits, which also ends the lock."""
-    if not period.finished(now):
-        raise ValueError(f"{period.kind} {period.key} has not finished")
+    _finished(period, now)
     _lock(session, period)
     existing = find(session, period)
     if existing is not None:
@@ -270,7 +271,75 @@ def release(session: Session, period: CalendarPeriod, *, now: datetime, k: int,
     started = time.monotonic()
     children = [release(session, child, now=now, k=k, actor=actor, made=made)[0]
                 for child in period.children()]
-    counts, own, hidden, fell_back = _protect(session, period, children, k)
+    protected = _protect(session, period, children, k)
+    return _store(session, period, protected, started=started, now=now, k=k, actor=actor,
+                  made=made), True
+
+
+def release_committed(session: Session, period: CalendarPeriod, *, now: datetime, k: int,
+                      commit, actor=None, made: list | None = None
+                      ) -> tuple[StatsRelease, bool]:
+    """`release`, committed by `commit`, without keeping writers waiting while it computes.
+
+    On PostgreSQL, `release` in one transaction: its lock is the period's alone. SQLite
+    has one writer at a time, and every transaction begins by taking it (database.py), so
+    there a release held back every intake, sync and sign-in while it computed: minutes
+    for a month of a single busy post. In a SQLite file, each release it needs (the parts
+    of a month first) is therefore computed in a read snapshot, which blocks no writer,
+    then stored and committed in a short transaction of its own, unless another releaser
+    stored it meanwhile (then that one stands and this one is dropped). Records of a
+    finished period never change in the snapshot's wake: they count where they reached the
+    server, and a restore is caught by the parent's release (`ReleaseMismatch`)."""
+    if not database.file_sqlite(session.get_bind()):
+        return in_turn(session, lambda: release(session, period, now=now, k=k, actor=actor,
+                                                made=made), commit, made)
+    _finished(period, now)
+    commit()  # the caller's reads end here: they too held the writer's lock
+    started = time.monotonic()
+    with _snapshot(session) as reader:
+        done = find(reader, period)
+    if done is None:
+        for child in period.children():
+            release_committed(session, child, now=now, k=k, commit=commit, actor=actor,
+                              made=made)
+        with _snapshot(session) as reader:
+            done = find(reader, period)
+            if done is None:
+                protected = _protect(reader, period, [find(reader, child)
+                                                      for child in period.children()], k)
+    if done is not None:
+        return in_turn(session, lambda: (find(session, period), False), commit)
+
+    def store():
+        existing = find(session, period)
+        if existing is not None:  # another releaser's, stored while this one computed
+            return existing, False
+        return _store(session, period, protected, started=started, now=now, k=k,
+                      actor=actor, made=made), True
+
+    return in_turn(session, store, commit, made)
+
+
+@contextmanager
+def _snapshot(session: Session):
+    """A session of its own over the same database that only reads, in a snapshot."""
+    reader = Session(bind=session.get_bind().execution_options(
+        **{database.READ_SNAPSHOT: True}))
+    try:
+        yield reader
+    finally:
+        reader.close()
+
+
+def _finished(period: CalendarPeriod, now: datetime) -> None:
+    if not period.finished(now):
+        raise ValueError(f"{period.kind} {period.key} has not finished")
+
+
+def _store(session: Session, period: CalendarPeriod, protected, *, started: float,
+           now: datetime, k: int, actor, made: list | None) -> StatsRelease:
+    """Store a release `_protect` computed, with its cells and its audit event (flushed)."""
+    counts, own, hidden, fell_back = protected
     release_ = StatsRelease(period=period.kind, period_key=period.key,
                             starts_at=period.start, ends_at=period.end, k=k, cells=len(own),
                             hidden_cells=len(hidden), created_at=now)
@@ -290,7 +359,7 @@ def release(session: Session, period: CalendarPeriod, *, now: datetime, k: int,
     session.flush()
     if made is not None:
         made.append(release_)
-    return release_, True
+    return release_
 
 
 RANK = {periods.PART: 0, "month": 1, "week": 2, "quarter": 3, "year": 4}  # made of the ones before
@@ -394,24 +463,20 @@ def release_all(session: Session, *, now: datetime, k: int, kinds=ORDER, actor=N
     if refused is not None and between is None:
         raise ValueError("going on past a refused period needs a commit after each")
     made = []
-
-    def step(period):
-        if find(session, period) is None:
-            release(session, period, now=now, k=k, actor=actor, made=made)
-
     first = in_turn(session, lambda: first_record_at(session), between, made)
     if first is None:
         return made
     for kind in [kind for kind in ORDER if kind in kinds]:
         for period in periods.finished_between(kind, first, now):
-            before = len(made)
             try:
-                in_turn(session, lambda p=period: step(p), between, made)
+                if between is None:
+                    release(session, period, now=now, k=k, actor=actor, made=made)
+                else:
+                    release_committed(session, period, now=now, k=k, commit=between,
+                                      actor=actor, made=made)
             except ReleaseMismatch as exc:
                 if refused is None:
                     raise
-                session.rollback()
-                del made[before:]  # rolled back
                 log.warning("release %s %s refused: %s", period.kind, period.key, exc)
                 refused.append((period, str(exc)))
     if made and between:
@@ -421,14 +486,13 @@ def release_all(session: Session, *, now: datetime, k: int, kinds=ORDER, actor=N
 
 def in_turn(session: Session, work, commit, made: list | None = None):
     """`work`, then `commit` (if any); on SQLite, with `commit`, again while another
-    releaser holds the database. Returns what `work` returned; releases it appended to
-    `made` before it was rolled back are taken out again.
+    writer holds the database. Returns what `work` returned. When it fails, what it did
+    is rolled back, and the releases it appended to `made` are taken out again.
 
-    SQLite has one writer at a time, and a release holds it from start to end (seconds to
-    minutes). A second releaser (the daily job, and `flask stats release` at the same
-    time) would give up after the busy timeout, and its waiter is not woken in turn: it
-    tries again here until LOCKED_WAIT_S has passed, then gives up. Whatever the other
-    released meanwhile, `release` finds and leaves as it is."""
+    SQLite has one writer at a time, and `rerelease` holds it from start to end (seconds
+    to minutes). A second releaser would give up after the busy timeout, and its waiter
+    is not woken in turn: it tries again here until LOCKED_WAIT_S has passed, then gives
+    up. Whatever the other released meanwhile, `release` finds and leaves as it is."""
     if commit is None:
         return work()
     deadline = time.monotonic() + LOCKED_WAIT_S
@@ -439,10 +503,11 @@ def in_turn(session: Session, work, commit, made: list | None = None):
             done = work()
             commit()
             return done
-        except sa.exc.OperationalError as exc:
+        except Exception as exc:
             session.rollback()
             del made[before:]  # rolled back
-            if "database is locked" not in str(exc.orig) or time.monotonic() > deadline:
+            if not isinstance(exc, sa.exc.OperationalError) or (
+                    "database is locked" not in str(exc.orig) or time.monotonic() > deadline):
                 raise
             time.sleep(0.2)
 

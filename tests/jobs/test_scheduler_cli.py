@@ -7,6 +7,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -378,6 +379,51 @@ def test_the_purge_leaves_no_erased_key_in_the_database_files(shared_app, shared
         stored = b"".join(p.read_bytes() for p in path.parent.glob(path.name + "*"))
         key_still_stored = wrapped in stored  # in the file or its write-ahead log
         assert not key_still_stored
+
+
+def test_an_intake_is_saved_while_the_daily_job_computes_a_release(shared_app, monkeypatch):
+    # SQLite has one writer at a time: a release computed while holding it kept every
+    # intake, sync and sign-in waiting (then failing, after the busy timeout) for minutes.
+    with shared_app.app_context():
+        post = BorderPostFactory()
+        for n in range(30):
+            CaseFactory(facility=post, created_at=datetime(2031, 4, 1 + n % 28, tzinfo=UTC))
+        db.session.commit()
+    computing, go_on, outcome = threading.Event(), threading.Event(), {}
+    protect = stats._protect
+
+    def held(*args, **kwargs):  # a long audit, ended by the test
+        computing.set()
+        assert go_on.wait(60)
+        return protect(*args, **kwargs)
+
+    monkeypatch.setattr(stats, "_protect", held)
+
+    def daily_job():
+        with shared_app.app_context():
+            try:
+                outcome["summary"] = jobs.run("stats_release", datetime(2031, 5, 2, tzinfo=UTC))
+            except Exception as exc:  # reported below
+                outcome["error"] = exc
+
+    releaser = threading.Thread(target=daily_job)
+    releaser.start()
+    try:
+        assert computing.wait(60)
+        with shared_app.app_context():
+            CaseFactory(facility=post, created_at=datetime(2031, 5, 1, 9, tzinfo=UTC))
+            db.session.commit()  # "database is locked" after the busy timeout, before
+            assert not go_on.is_set()  # saved while the release was being computed
+    finally:
+        go_on.set()
+        releaser.join(120)
+    assert "error" not in outcome, outcome
+    with shared_app.app_context():
+        april = stats.find(db.session, periods.from_key("month", "2031-04"))
+        assert april is not None and april.cells > 0
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(StatsRelease).where(
+            StatsRelease.period == "month")) == 1
+        _chain_intact()
 
 
 @pytest.mark.slow  # two processes start: a few seconds

@@ -13,6 +13,8 @@ over the twelve months of one calendar year, so that the year is finished and wh
   (over the parts the months released) in one; unless the other
   eleven months would take longer than BENCH_YEAR_BUDGET_S (default four hours) at the
   first month's pace: then a line says so, and how long they would take.
+A release still running after BENCH_RELEASE_TIMEOUT_S (default an hour) is stopped, its
+line says so, and what needs it is skipped.
 Prints `name  measured  baseline  ratio  target`. Not a test: it always exits 0.
 
     .venv/bin/python bench/stats.py [CASES]    (BENCH_DATABASES=sqlite to skip PostgreSQL)
@@ -44,6 +46,8 @@ NOW = datetime(2026, 1, 20, 12, 0, tzinfo=UTC)  # the last twelve finished month
 YEAR, MONTH = "2025", "2025-06"
 RUNS = 5
 YEAR_BUDGET_S = float(os.environ.get("BENCH_YEAR_BUDGET_S", 4 * 3600))
+# Past this, a release in a child process is stopped and its line says so.
+RELEASE_TIMEOUT_S = float(os.environ.get("BENCH_RELEASE_TIMEOUT_S", 3600))
 PASSWORD = secrets.token_urlsafe(16)  # a throwaway account in a throwaway database
 K = 5
 MONTH_TARGET_S, MONTH_TARGET_MB = 60.0, 1024.0
@@ -82,14 +86,33 @@ def fill(url: str, workdir: Path) -> None:
         db.engine.dispose()
 
 
+class TimedOut(Exception):
+    """A release in a child process ran past RELEASE_TIMEOUT_S and was stopped."""
+
+    def __init__(self, peak_mb: float):
+        super().__init__(f"stopped after {RELEASE_TIMEOUT_S:.0f} s")
+        self.peak_mb = peak_mb
+
+
 def release_in_child(url: str, workdir: Path, kind: str, key: str) -> tuple[float, float]:
     """Release one period (and whatever it needs first) in a fresh process: (s, peak MB).
     Says what share of its cells it hid, and for which metrics a month's joint audit with
-    its parts ran out of time (stats.MONTH_AUDIT_S) and fell back on hiding what they hid."""
+    its parts ran out of time (stats.MONTH_AUDIT_S) and fell back on hiding what they hid.
+    Raises TimedOut (with the peak memory so far) once it has run RELEASE_TIMEOUT_S."""
     env = {**os.environ, "BENCH_CHILD": "1"}
     process = subprocess.Popen([sys.executable, __file__, "child", url, str(workdir), kind,
                                 key], env=env)
-    _, status, usage = os.wait4(process.pid, 0)
+    deadline = time.monotonic() + RELEASE_TIMEOUT_S
+    while True:
+        pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+        if pid:
+            break
+        if time.monotonic() > deadline:
+            process.kill()
+            _, status, usage = os.wait4(process.pid, 0)
+            process.returncode = os.waitstatus_to_exitcode(status)
+            raise TimedOut(usage.ru_maxrss / 1024)
+        time.sleep(0.5)
     process.returncode = os.waitstatus_to_exitcode(status)
     if process.returncode:
         raise RuntimeError(f"releasing {kind} {key} failed")
@@ -198,7 +221,16 @@ def reads(url: str, workdir: Path, database: str, first: str, last: str) -> None
 
 def run(database: str, url: str, workdir: Path) -> None:
     fill(url, workdir)
-    seconds, peak = release_in_child(url, workdir, "month", MONTH)
+    try:
+        seconds, peak = release_in_child(url, workdir, "month", MONTH)
+    except TimedOut as stopped:
+        line(f"stats release month {MONTH} {database}", f">{RELEASE_TIMEOUT_S:.0f} s", "-",
+             "-", f"<= {MONTH_TARGET_S:.0f} s", True)
+        line(f"  peak memory {database}", f">={stopped.peak_mb:.0f} MB", "-", "-",
+             f"<= {MONTH_TARGET_MB:.0f} MB", stopped.peak_mb > MONTH_TARGET_MB)
+        print(f"# the month was {stopped}, unreleased (BENCH_RELEASE_TIMEOUT_S); reading "
+              "it and the year's releases skipped", flush=True)
+        return
     line(f"stats release month {MONTH} {database}", f"{seconds:.1f} s", "-", "-",
          f"<= {MONTH_TARGET_S:.0f} s", seconds > MONTH_TARGET_S)
     line(f"  peak memory {database}", f"{peak:.0f} MB", "-", "-",
@@ -215,6 +247,15 @@ def run(database: str, url: str, workdir: Path) -> None:
               f"this month's pace; BENCH_YEAR_BUDGET_S={YEAR_BUDGET_S:.0f} allows less",
               flush=True)
         return
+    try:
+        year_releases(url, workdir, database, year, seconds)
+    except TimedOut as stopped:
+        print(f"# a release was {stopped} (BENCH_RELEASE_TIMEOUT_S); the rest of the year "
+              "skipped", flush=True)
+
+
+def year_releases(url: str, workdir: Path, database: str, year, seconds: float) -> None:
+    """The year's other months, its quarters, the year, then its weeks."""
     total = seconds
     for month in (month for quarter in year.children() for month in quarter.children()):
         if month.key != MONTH:

@@ -10,6 +10,17 @@ leaves it off and runs `flask scheduler run` once, on its own.
 import subprocess
 import sys
 
+# Threaded workers. gunicorn kills a worker that has not reported to the master for
+# `timeout` seconds (30 by default). A sync worker cannot report while it serves a request,
+# so it was killed in the middle of any request that ran longer, such as the first
+# `GET /stats` for a finished period with no release yet (API.md: that request computes
+# it, which for a month of a busy region takes minutes). That lost the release and
+# started it over on every visit. A threaded worker reports from its main thread while
+# its other threads serve, so the timeout bounds a hung worker, not a long request.
+# `--threads` and `--worker-class` on the command line still override these.
+worker_class = "gthread"
+threads = 4
+
 _scheduler: subprocess.Popen | None = None
 
 

@@ -44,7 +44,7 @@ shrinks large sparse tables.
 import heapq
 import logging
 import time
-from collections.abc import Hashable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -85,7 +85,8 @@ class Pattern:
 
 def protect(counts: Mapping[Key, int], lines: Iterable[Line], *, k: int,
             frozen: Mapping[Key, bool] | None = None, hide: Iterable[Key] = (),
-            deadline: float | None = None) -> Pattern:
+            deadline: float | None = None, least: Callable[[Key], int] | None = None
+            ) -> Pattern:
     """The suppression pattern of one release; `frozen` maps dependency cells to hidden,
     and cells in `hide` are hidden from the start (with the primary ones). Raises
     OutOfTime once `time.monotonic()` passes `deadline`, if one is given.
@@ -94,14 +95,26 @@ def protect(counts: Mapping[Key, int], lines: Iterable[Line], *, k: int,
     country, so facility x country x nationality repeats facility x nationality; a quarter
     with one active month repeats that month). Hiding both copies of a number protects
     nothing, yet it satisfies the line rule, so such cells are merged into one first, and
-    hidden or published together."""
+    hidden or published together.
+
+    `least(key)` is what an intruder knows a hidden cell holds at least: 1 by default (zeros
+    are published, so a listed cell holds someone), 0 for the cells of a release that lists
+    zeros beside its hidden ones (`disclosure_audit`). Copies merged into one cell hold
+    someone if one of them is known to."""
     if k < 1:
         raise ValueError("k must be at least 1")
     frozen = frozen or {}
     lines = list(lines)
     same = _Copies(lines)
     if not same.parent:
-        return _protect(counts, lines, k=k, frozen=frozen, hide=hide, deadline=deadline)
+        return _protect(counts, lines, k=k, frozen=frozen, hide=hide, deadline=deadline,
+                        least=least)
+    keys = {*counts, *frozen, *(key for line in lines for key in (line.total, *line.parts))}
+    merged_least: dict[Key, int] = {}
+    if least is not None:  # copies of one number: known to hold someone if one of them is
+        for key in keys:
+            one = same.find(key)
+            merged_least[one] = max(merged_least.get(one, 0), least(key))
     merged_frozen: dict[Key, bool] = {}
     for key, was_hidden in frozen.items():
         one = same.find(key)
@@ -110,8 +123,7 @@ def protect(counts: Mapping[Key, int], lines: Iterable[Line], *, k: int,
                        [Line(same.find(line.total), tuple(same.find(p) for p in line.parts))
                         for line in lines if len(line.parts) != 1],
                        k=k, frozen=merged_frozen, hide={same.find(key) for key in hide},
-                       deadline=deadline)
-    keys = {*counts, *frozen, *(key for line in lines for key in (line.total, *line.parts))}
+                       deadline=deadline, least=merged_least.__getitem__ if least else None)
 
     def expand(merged: set[Key]) -> set[Key]:
         return {key for key in keys if same.find(key) in merged}
@@ -145,8 +157,9 @@ class _Copies:
 
 def _protect(counts: Mapping[Key, int], lines: list[Line], *, k: int,
              frozen: Mapping[Key, bool], hide: Iterable[Key] = (),
-             deadline: float | None = None) -> Pattern:
-    table = Table(counts, lines, extra=frozen)
+             deadline: float | None = None, least: Callable[[Key], int] | None = None
+             ) -> Pattern:
+    table = Table(counts, lines, extra=frozen, least=least)
     fixed = table.mask(frozen)
     hidden = table.mask(key for key, was_hidden in frozen.items() if was_hidden)
     small = (table.values >= 1) & (table.values <= k - 1)
@@ -277,9 +290,9 @@ def _told_already(table: Table, published: np.ndarray) -> np.ndarray:
 
 
 def audit(counts: Mapping[Key, int], lines: Iterable[Line], hidden: set[Key], *,
-          k: int) -> set[Key]:
-    """The small hidden cells an intruder derives or bounds inside [1, k-1]; empty is safe."""
-    table = Table(counts, lines, extra=hidden)
+          k: int, least: Callable[[Key], int] | None = None) -> set[Key]:
+    """The small hidden cells an intruder derives or bounds below k; empty is safe."""
+    table = Table(counts, lines, extra=hidden, least=least)
     exposed = Auditor(table, k).exposed(table.mask(hidden))
     return {table.keys[i] for i in exposed}
 
@@ -315,7 +328,8 @@ class _Suppressor:
     published), so a line's hidden parts of true values v_i, summing to R, let one of them
     reach at most R - (m - 1): the smallest cell is protected by this line only when the
     "slack" sum(v_i - 1) reaches k - 1. Hiding a 1 adds no slack; hiding the total
-    lifts the bound (then only the total's own lines bound it).
+    lifts the bound (then only the total's own lines bound it). A cell that may be empty
+    (`Table.least` 0) adds its whole value.
     """
 
     def __init__(self, table: Table, fixed: np.ndarray, hidden: np.ndarray, k: int):
@@ -326,7 +340,7 @@ class _Suppressor:
         self.hidden = hidden  # shared with the caller, updated in place
         self.values = table.values
         self.small = (self.values >= 1) & (self.values <= k - 1)
-        self.slack = np.maximum(self.values - 1, 0)
+        self.slack = np.maximum(self.values - table.least, 0)
         self.signed = table.matrix.tocsr()
         coo = table.matrix.tocoo()
         self.total = np.full(table.matrix.shape[0], -1, dtype=np.int64)  # -1: cancelled out

@@ -17,6 +17,12 @@ hidden 1 under a published 3 looks safe (0 <= x <= 3), while anyone reading the 
 both are at least 1, so x is 2. A small hidden cell is therefore never protected by its
 minimum (always >= 1): only a maximum of k or more protects it.
 
+A release that also lists zeros as suppressed (in the lines that hold a hidden cell) tells
+no one which listed cells hold someone: there `Table(least=...)` gives its cells a floor of
+0. The listed zeros themselves need not be unknowns: taken as the zeros they are, the
+intruder modelled here knows more than the real one, which is the safe side. The criterion
+stays the same, reaching k: a cell that may be empty but cannot reach k is still exposed.
+
 LPs are the cost, so they come last and are few: interval propagation (`bounded`) proves
 most exposures without one; a small cell is safe as soon as some feasible point has it at k
 or more, and every LP solution is such a point for every cell at once; each component's LP
@@ -33,7 +39,7 @@ would, never fewer. Below LARGE the audit is exact.
 """
 
 import time
-from collections.abc import Hashable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from functools import cached_property
 from typing import NamedTuple
 
@@ -70,7 +76,8 @@ def time_left(deadline: float | None) -> float:
 class Table:
     """Every cell of the lines and counts, indexed; missing counts are 0."""
 
-    def __init__(self, counts: Mapping[Hashable, int], lines: Iterable, extra: Iterable = ()):
+    def __init__(self, counts: Mapping[Hashable, int], lines: Iterable, extra: Iterable = (),
+                 least: Callable[[Hashable], int] | None = None):
         index: dict[Hashable, int] = {}
         rows: list[int] = []
         cols: list[int] = []
@@ -89,6 +96,13 @@ class Table:
         self.values = np.array([counts.get(key, 0) for key in self.keys], dtype=np.int64)
         if (self.values < 0).any():
             raise ValueError("counts must be non-negative")
+        # What an intruder knows a hidden cell holds at least (`least` of its key; 1 by
+        # default): 1 where a listed cell always holds someone, 0 where listed zeros make
+        # any listed cell possibly empty.
+        self.least = np.array([1 if least is None else least(key) for key in self.keys],
+                              dtype=np.int64)
+        if not np.isin(self.least, (0, 1)).all():
+            raise ValueError("a cell is known to hold at least 0 or 1")
         shape = (n_lines, len(self.keys))
         self.matrix = sparse.csr_array((data, (rows, cols)), shape=shape)  # sums repeats
         self.matrix.eliminate_zeros()
@@ -216,7 +230,8 @@ class Auditor:
                 continue
             for block, block_rows, inner in _blocks(a_part, targets, LARGE):
                 bounds = _Bounds(a_part[block_rows][:, block], values[block],
-                                 targets[block] & inner, self.k, self.deadline)
+                                 targets[block] & inner, self.k, self.deadline,
+                                 least=self.table.least[ids][block])
                 exposed = bounds.exposed(None if enough is None else enough - len(found))
                 self.lp_calls += bounds.lp_calls
                 self.open[ids[block][bounds.safe]] = False
@@ -294,11 +309,12 @@ class _Bounds:
     settle more than their time's worth of single maxima."""
 
     def __init__(self, a: sparse.csr_array, values: np.ndarray, open_: np.ndarray, k: int,
-                 deadline: float | None = None):
+                 deadline: float | None = None, least: np.ndarray | None = None):
         self.values, self.k, self.n = values.astype(float), k, a.shape[1]
+        self.least = np.ones(self.n) if least is None else least.astype(float)
         self.a = a
         self.deadline = deadline
-        self.model = _Model(a, self.values, deadline=deadline)
+        self.model = _Model(a, self.values, least=self.least, deadline=deadline)
         self.near_tries = self.near_proofs = 0
         self.safe = np.zeros(self.n, dtype=bool)
         self.point = self.values.copy()  # the last feasible point found
@@ -396,8 +412,8 @@ class _Bounds:
             cells = np.unique(link[rows].indices)
         if len(rows) == self.a.shape[0]:
             return None  # no relaxation: the whole LP
-        model = _Model(self.a[rows][:, cells], self.values[cells], solver="choose",
-                       deadline=self.deadline)
+        model = _Model(self.a[rows][:, cells], self.values[cells], least=self.least[cells],
+                       solver="choose", deadline=self.deadline)
         self.lp_calls += 1
         x, highest = model.maximise(np.searchsorted(cells, [t]), self.k)
         if x is None or highest >= self.k - EPS:
@@ -417,7 +433,8 @@ class _Bounds:
 
 
 class _Model:
-    """One component's LP loaded in HiGHS: `A x == A v`, `x >= 1`, maximising capped targets.
+    """One component's LP loaded in HiGHS: `A x == A v`, `x >= least` (1 unless listed
+    zeros make a cell possibly empty), maximising capped targets.
 
     Solved from scratch the first time and when asked, by interior point with crossover
     (which ends on an optimal basis) and presolve; else each call changes only the
@@ -430,8 +447,9 @@ class _Model:
     1.2-1.6 s by HiGHS's default dual simplex; the cases' release went from 330 s to 286 s."""
 
     def __init__(self, a: sparse.csr_array, values: np.ndarray, solver: str = "ipm",
-                 deadline: float | None = None):
+                 deadline: float | None = None, least: np.ndarray | None = None):
         m, n = a.shape
+        self.least = np.ones(n) if least is None else np.asarray(least, dtype=float)
         self.solver = solver
         self.deadline = deadline
         csc = sparse.csc_array(a)
@@ -439,7 +457,7 @@ class _Model:
         lp = highspy.HighsLp()
         lp.num_col_, lp.num_row_ = n, m
         lp.col_cost_ = np.zeros(n)
-        lp.col_lower_ = np.ones(n)
+        lp.col_lower_ = self.least.copy()
         lp.col_upper_ = np.full(n, highspy.kHighsInf)
         lp.row_lower_ = lp.row_upper_ = a @ values
         lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
@@ -494,7 +512,7 @@ class _Model:
         targets = np.asarray(targets, dtype=np.int32)
         ones = np.ones(len(targets))
         h.changeColsCost(len(targets), targets, -ones)
-        h.changeColsBounds(len(targets), targets, ones, ones * cap)
+        h.changeColsBounds(len(targets), targets, self.least[targets], ones * cap)
         # The primal simplex can stall from an old basis: then from scratch.
         solved = self._solve((OPTIMAL,)) == OPTIMAL
         solution = h.getSolution()
@@ -503,7 +521,7 @@ class _Model:
         self.duals = (np.array(solution.row_dual) if solved and solution.dual_valid
                       else np.empty(0))
         h.changeColsCost(len(targets), targets, 0 * ones)
-        h.changeColsBounds(len(targets), targets, ones, ones * inf)
+        h.changeColsBounds(len(targets), targets, self.least[targets], ones * inf)
         return x, highest
 
     def reaches(self, targets: np.ndarray, k: int) -> np.ndarray | None:
@@ -523,7 +541,7 @@ class _Model:
             h.setOptionValue("simplex_strategy", 1)  # dual
         status = self._solve((OPTIMAL, highspy.HighsModelStatus.kInfeasible))
         x = np.array(h.getSolution().col_value) if status == OPTIMAL else None
-        h.changeColsBounds(len(targets), targets, ones, ones * inf)
+        h.changeColsBounds(len(targets), targets, self.least[targets], ones * inf)
         return x
 
 
@@ -534,7 +552,8 @@ def bounded(table: Table, hidden: np.ndarray, k: int, rounds: int = 60) -> np.nd
 
 
 class Propagation:
-    """Interval propagation over the lines, the hidden cells unknown and at least 1.
+    """Interval propagation over the lines, the hidden cells unknown and at least their
+    floor (`Table.least`: 1, or 0 where listed zeros make them possibly empty).
 
     Each line bounds each of its unknowns by what the others can at least or at most hold,
     and that is repeated. Every bound it gives is one an intruder has (it is a relaxation of
@@ -552,7 +571,7 @@ class Propagation:
         coo = sub.tocoo()
         row, col, sign = coo.row, coo.col, coo.data
         m, n = sub.shape
-        lo, hi = np.ones(n), np.full(n, np.inf)
+        lo, hi = table.least[cols].astype(float), np.full(n, np.inf)
         for _ in range(rounds):
             upper, lower = self._terms(b, row, col, sign, lo, hi, m)
             new_hi, new_lo = hi.copy(), lo.copy()

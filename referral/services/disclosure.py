@@ -46,6 +46,7 @@ import logging
 import time
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -81,12 +82,13 @@ class Pattern:
     audit_added: int = 0  # cells hidden because the audit found an exposure (step 3)
     lp_calls: int = 0
     unresolved: set[Key] = field(default_factory=set)
+    published_back: int = 0  # hidden cells the audit then let go (`publish_back`)
 
 
 def protect(counts: Mapping[Key, int], lines: Iterable[Line], *, k: int,
             frozen: Mapping[Key, bool] | None = None, hide: Iterable[Key] = (),
-            deadline: float | None = None, least: Callable[[Key], int] | None = None
-            ) -> Pattern:
+            deadline: float | None = None, least: Callable[[Key], int] | None = None,
+            publish_back: Callable[[Key], Any] | None = None) -> Pattern:
     """The suppression pattern of one release; `frozen` maps dependency cells to hidden,
     and cells in `hide` are hidden from the start (with the primary ones). Raises
     OutOfTime once `time.monotonic()` passes `deadline`, if one is given.
@@ -100,7 +102,15 @@ def protect(counts: Mapping[Key, int], lines: Iterable[Line], *, k: int,
     `least(key)` is what an intruder knows a hidden cell holds at least: 1 by default (zeros
     are published, so a listed cell holds someone), 0 for the cells of a release that lists
     zeros beside its hidden ones (`disclosure_audit`). Copies merged into one cell hold
-    someone if one of them is known to."""
+    someone if one of them is known to.
+
+    `publish_back(key)` (None: not a candidate) orders the complementary cells to publish
+    again once the pattern is safe, smallest first: each one the audit then still passes
+    is published. The line rule is a heuristic, and what it hid for one exposure is often
+    not needed once the audit's own additions are in; a release's totals and one-dimension
+    tables are what managers read first. Each cell costs an audit, so this stops at
+    `deadline` with the last safe pattern (it never raises OutOfTime itself).
+    Skipped when some exposure is `unresolved`."""
     if k < 1:
         raise ValueError("k must be at least 1")
     frozen = frozen or {}
@@ -108,13 +118,19 @@ def protect(counts: Mapping[Key, int], lines: Iterable[Line], *, k: int,
     same = _Copies(lines)
     if not same.parent:
         return _protect(counts, lines, k=k, frozen=frozen, hide=hide, deadline=deadline,
-                        least=least)
+                        least=least, publish_back=publish_back)
     keys = {*counts, *frozen, *(key for line in lines for key in (line.total, *line.parts))}
     merged_least: dict[Key, int] = {}
     if least is not None:  # copies of one number: known to hold someone if one of them is
         for key in keys:
             one = same.find(key)
             merged_least[one] = max(merged_least.get(one, 0), least(key))
+    merged_rank: dict[Key, Any] = {}
+    if publish_back is not None:  # copies of one number: ranked as the first of them
+        for key in keys:
+            if (rank := publish_back(key)) is not None:
+                one = same.find(key)
+                merged_rank[one] = min(merged_rank.get(one, rank), rank)
     merged_frozen: dict[Key, bool] = {}
     for key, was_hidden in frozen.items():
         one = same.find(key)
@@ -123,7 +139,8 @@ def protect(counts: Mapping[Key, int], lines: Iterable[Line], *, k: int,
                        [Line(same.find(line.total), tuple(same.find(p) for p in line.parts))
                         for line in lines if len(line.parts) != 1],
                        k=k, frozen=merged_frozen, hide={same.find(key) for key in hide},
-                       deadline=deadline, least=merged_least.__getitem__ if least else None)
+                       deadline=deadline, least=merged_least.__getitem__ if least else None,
+                       publish_back=merged_rank.get if publish_back else None)
 
     def expand(merged: set[Key]) -> set[Key]:
         return {key for key in keys if same.find(key) in merged}
@@ -157,8 +174,8 @@ class _Copies:
 
 def _protect(counts: Mapping[Key, int], lines: list[Line], *, k: int,
              frozen: Mapping[Key, bool], hide: Iterable[Key] = (),
-             deadline: float | None = None, least: Callable[[Key], int] | None = None
-             ) -> Pattern:
+             deadline: float | None = None, least: Callable[[Key], int] | None = None,
+             publish_back: Callable[[Key], Any] | None = None) -> Pattern:
     table = Table(counts, lines, extra=frozen, least=least)
     fixed = table.mask(frozen)
     hidden = table.mask(key for key, was_hidden in frozen.items() if was_hidden)
@@ -226,10 +243,38 @@ def _protect(counts: Mapping[Key, int], lines: list[Line], *, k: int,
             enough = ENOUGH
         else:  # many more, probably: rounds cost about the same however many they take
             enough *= 2
+    back = 0
+    if publish_back is not None and not unresolved:
+        back = _published_back(table, auditor, hidden, fixed | primary, publish_back, k,
+                               deadline)
     return Pattern(
         hidden=_keys(table, hidden & ~fixed), primary=_keys(table, primary), rounds=rounds,
         complementary=complementary, audit_added=added, lp_calls=auditor.lp_calls,
-        unresolved={table.keys[i] for i in unresolved})
+        unresolved={table.keys[i] for i in unresolved}, published_back=back)
+
+
+def _published_back(table: Table, auditor: Auditor, hidden: np.ndarray, kept: np.ndarray,
+                    rank: Callable[[Key], Any], k: int, deadline: float | None) -> int:
+    """Publish, one at a time in `rank` order, the hidden cells outside `kept` whose
+    publication still passes a complete audit; `hidden` is updated in place. Returns how
+    many. A cell that propagation shows exposing needs no LP. The auditor's memory of
+    components stays valid (an answer depends only on a component's cells); its witnesses
+    lapse at each cell published."""
+    ranked = sorted((rank(table.keys[i]), i) for i in np.flatnonzero(hidden & ~kept)
+                    if rank(table.keys[i]) is not None)
+    back = 0
+    for _, cell in ranked:
+        trial = hidden.copy()
+        trial[cell] = False
+        try:
+            time_left(deadline)
+            if Propagation(table, trial).exposed(k).any() or auditor.exposed(trial, enough=1):
+                continue  # an empty answer is a complete one
+        except OutOfTime:
+            break
+        hidden[cell] = False
+        back += 1
+    return back
 
 
 def nested(counts: Mapping[Key, int], sums: Iterable[Line], frozen: Mapping[Key, bool], *,

@@ -541,6 +541,53 @@ def test_sparse_tables_hide_less_where_hidden_cells_may_be_empty():
     assert (True, False) in totals and (False, True) not in totals
 
 
+def marginals_first(key):
+    """`publish_back`: the cells summed over most dimensions first, the total first of all."""
+    return -sum(i == ALL for i in key[1:])
+
+
+@pytest.mark.parametrize("least", [None, not_the_grand_total])
+def test_cells_published_back_leave_a_pattern_that_survives_the_intruder(least):
+    fewer = 0
+    for seed in range(12):
+        rng = np.random.default_rng(8000 + seed)
+        counts, lines = cube(rng.choice([0, 0, 0, 1, 1, 1, 2, 3, 6, 14], size=(4, 3, 4)))
+        plain = protect(counts, lines, k=K, least=least)
+        pattern = protect(counts, lines, k=K, least=least, publish_back=marginals_first)
+        assert_safe(counts, lines, pattern, least=least)
+        assert whole_number_intruder(counts, lines, pattern.hidden, least=least) == set()
+        assert pattern.hidden <= plain.hidden  # the same pattern, then some published
+        assert len(plain.hidden - pattern.hidden) == pattern.published_back
+        fewer += pattern.published_back
+    assert fewer > 0
+
+
+def test_a_total_the_line_rule_hid_is_published_back_and_nothing_else():
+    # A sparse table (34 people, nearly all in cells of 1 or 2) whose total the line rule
+    # hid; the audit does not need it hidden, and only the total is ranked.
+    total = ("t", ALL, ALL, ALL)
+    counts, lines = cube(np.random.default_rng(9065).choice([0, 0, 0, 0, 1, 1, 1, 2],
+                                                            size=(4, 3, 4)))
+    plain = protect(counts, lines, k=K, least=not_the_grand_total)
+    assert total in plain.hidden
+    only_total = protect(counts, lines, k=K, least=not_the_grand_total,
+                         publish_back=lambda key: 0 if key == total else None)
+    assert plain.hidden - only_total.hidden == {total}
+    assert_safe(counts, lines, only_total, least=not_the_grand_total)
+
+
+def test_publishing_back_past_the_deadline_keeps_the_safe_pattern():
+    counts, lines = cube([[2, 10, 7, 30], [8, 9, 12, 1], [20, 3, 25, 40]])
+    table = Table(counts, lines)
+    hidden = table.mask(protect(counts, lines, k=K).hidden)
+    before = hidden.copy()
+    auditor = Auditor(table, K)
+    everything = np.zeros(len(table.keys), dtype=bool)
+    assert disclosure._published_back(table, auditor, hidden, everything, lambda key: 0, K,
+                                      deadline=time.monotonic() - 1) == 0
+    assert (hidden == before).all()
+
+
 def test_copies_of_one_number_hold_someone_if_one_of_them_is_known_to():
     # "a2" repeats "a" (a line with a single part); "a" is known to hold someone, so its
     # copy is too, whatever `least` says of the copy: b then lies in [0, 4], exposed.

@@ -529,8 +529,9 @@ class _Suppressor:
 
         The duals y of that maximum bound it as long as they stay feasible: hiding a cell
         j with column a_j (its +1 and -1 in those lines) keeps them so when y.a_j <= 0, and
-        then lifts the maximum by at most -y.a_j (v_j - 1), v_j - 1 being its room (hidden,
-        it is at least 1); with y.a_j > 0 the bound is gone. A cell in two holding lines
+        then lifts the maximum by at most -y.a_j (v_j - f_j), v_j - f_j being its room
+        (hidden, it is at least its floor f_j, 1 unless listed zeros make it 0); with
+        y.a_j > 0 the bound is gone. A cell in two holding lines
         whose duals cancel lifts nothing. Choosing the smallest cell of those lines, the
         same cell came back exposed round after round."""
         if holding is None or not len(holding.lines):

@@ -99,8 +99,8 @@ class Table:
         # What an intruder knows a hidden cell holds at least (`least` of its key; 1 by
         # default): 1 where a listed cell always holds someone, 0 where listed zeros make
         # any listed cell possibly empty.
-        self.least = np.array([1 if least is None else least(key) for key in self.keys],
-                              dtype=np.int64)
+        self.least = (np.ones(len(self.keys), dtype=np.int64) if least is None
+                      else np.array([least(key) for key in self.keys], dtype=np.int64))
         if not np.isin(self.least, (0, 1)).all():
             raise ValueError("a cell is known to hold at least 0 or 1")
         shape = (n_lines, len(self.keys))

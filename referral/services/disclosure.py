@@ -260,8 +260,8 @@ def _published_back(table: Table, auditor: Auditor, hidden: np.ndarray, kept: np
     many. A cell that propagation shows exposing needs no LP. The auditor's memory of
     components stays valid (an answer depends only on a component's cells); its witnesses
     lapse at each cell published."""
-    ranked = sorted((rank(table.keys[i]), i) for i in np.flatnonzero(hidden & ~kept)
-                    if rank(table.keys[i]) is not None)
+    ranked = sorted((order, i) for i in np.flatnonzero(hidden & ~kept)
+                    if (order := rank(table.keys[i])) is not None)
     back = 0
     for _, cell in ranked:
         trial = hidden.copy()

@@ -80,11 +80,8 @@ def _releases(session: Session, wanted: list[CalendarPeriod], *, now: datetime, 
                 period.kind, first_record).start:
             continue  # before anything was recorded: nothing to count, nothing to store
         try:
-            if between:
-                have[period.key], _ = stats.release_committed(session, period, now=now, k=k,
-                                                              commit=between)
-            else:
-                have[period.key], _ = stats.release(session, period, now=now, k=k)
+            have[period.key], _ = stats.release_committed(session, period, now=now, k=k,
+                                                          commit=between)
         except stats.ReleaseMismatch as exc:
             raise Conflict(f"{exc}: an operator must look into it") from None
     if between and set(have) & {period.key for period in missing}:  # some were made

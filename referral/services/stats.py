@@ -279,7 +279,8 @@ def release(session: Session, period: CalendarPeriod, *, now: datetime, k: int,
 def release_committed(session: Session, period: CalendarPeriod, *, now: datetime, k: int,
                       commit, actor=None, made: list | None = None
                       ) -> tuple[StatsRelease, bool]:
-    """`release`, committed by `commit`, without keeping writers waiting while it computes.
+    """`release`, committed by `commit`, without keeping writers waiting while it computes
+    (without `commit`, plain `release`: the caller's transaction).
 
     On PostgreSQL, `release` in one transaction: its lock is the period's alone. SQLite
     has one writer at a time, and every transaction begins by taking it (database.py), so
@@ -290,7 +291,7 @@ def release_committed(session: Session, period: CalendarPeriod, *, now: datetime
     stored it meanwhile (then that one stands and this one is dropped). Records of a
     finished period never change in the snapshot's wake: they count where they reached the
     server, and a restore is caught by the parent's release (`ReleaseMismatch`)."""
-    if not database.file_sqlite(session.get_bind()):
+    if commit is None or not database.file_sqlite(session.get_bind()):
         return in_turn(session, lambda: release(session, period, now=now, k=k, actor=actor,
                                                 made=made), commit, made)
     _finished(period, now)
@@ -469,11 +470,8 @@ def release_all(session: Session, *, now: datetime, k: int, kinds=ORDER, actor=N
     for kind in [kind for kind in ORDER if kind in kinds]:
         for period in periods.finished_between(kind, first, now):
             try:
-                if between is None:
-                    release(session, period, now=now, k=k, actor=actor, made=made)
-                else:
-                    release_committed(session, period, now=now, k=k, commit=between,
-                                      actor=actor, made=made)
+                release_committed(session, period, now=now, k=k, commit=between, actor=actor,
+                                  made=made)
             except ReleaseMismatch as exc:
                 if refused is None:
                     raise

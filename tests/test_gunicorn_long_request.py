@@ -24,7 +24,8 @@ from tests.conftest import test_config, token_for
 from tests.factories import UserFactory
 from tests.test_accept_race import GUNICORN, ROOT, SECRET_KEY, _call, _wait_until_healthy
 
-TIMEOUT_S = 1  # gunicorn's --timeout, far below what the release takes
+TIMEOUT_S = 3  # gunicorn's --timeout, below what the release takes; a threaded
+# worker reports about once a second, so not 1
 
 pytestmark = pytest.mark.slow
 
@@ -42,7 +43,7 @@ def test_a_release_longer_than_the_worker_timeout_completes_and_is_stored(tmp_pa
         token = token_for(UserFactory(manager=True))
         db.session.commit()
         result = app.test_cli_runner().invoke(
-            args=["synthetic", "--cases", "150", "--months", "1", "--seed", "3",
+            args=["synthetic", "--cases", "300", "--months", "1", "--seed", "3",
                   "--no-release"])
         assert result.exit_code == 0, result.output
         db.engine.dispose()
@@ -75,8 +76,8 @@ def test_a_release_longer_than_the_worker_timeout_completes_and_is_stored(tmp_pa
 
     assert status == 200, server_log
     assert "WORKER TIMEOUT" not in server_log
-    # Meaningful only while the release outlasts the timeout several times over.
-    assert took > 3 * TIMEOUT_S, f"the release took {took:.1f} s: give it more cases"
+    # Meaningful only while the release outlasts the timeout well over.
+    assert took > 2 * TIMEOUT_S, f"the release took {took:.1f} s: give it more cases"
     assert [row["period"] for row in body["totals"]] == [month]
     with app.app_context():
         assert db.session.query(StatsRelease).filter_by(period="month", period_key=month).count()

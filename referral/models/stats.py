@@ -45,3 +45,21 @@ class StatsCell(Base):
     # The cell: its values as a JSON array in the same order.
     coordinates: Mapped[str] = mapped_column(sa.String(400), primary_key=True)
     count: Mapped[int | None] = mapped_column(sa.Integer)  # None: suppressed
+
+
+class StatsClaim(Base):
+    """A period being computed by one releaser, in a SQLite file (services/stats.py).
+
+    PostgreSQL holds an advisory lock while a release is computed; a SQLite file computes
+    it in a read snapshot, holding nothing, so that intakes go on. This row is how another
+    releaser of the same period, in another thread or process, knows to wait for that
+    release instead of computing it too. It goes when the release is stored, or when the
+    computation fails; one left by a releaser that died is taken over."""
+
+    __tablename__ = "stats_claims"
+
+    period: Mapped[str] = mapped_column(choice("stats_period", PERIODS), primary_key=True)
+    period_key: Mapped[str] = mapped_column(sa.String(10), primary_key=True)
+    # Who computes it: host name, process id and thread id, joined by ":".
+    holder: Mapped[str] = mapped_column(sa.String(300))
+    claimed_at: Mapped[datetime] = mapped_column(UTCDateTime)

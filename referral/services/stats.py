@@ -15,15 +15,18 @@ A week's, a quarter's and a year's cells by referral status are all published su
 import hashlib
 import json
 import logging
+import os
+import socket
+import threading
 import time
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from referral import database
-from referral.models import Case, Referral, StatsCell, StatsRelease
+from referral.models import Case, Referral, StatsCell, StatsClaim, StatsRelease
 from referral.services import aggregates, audit, disclosure, periods
 from referral.services.periods import CalendarPeriod
 
@@ -36,6 +39,7 @@ BATCH = 5000
 # back on hiding what its parts hid (`_protect`).
 MONTH_AUDIT_S = 30.0
 LOCKED_WAIT_S = 3600.0  # how long `release_all` waits for another releaser on SQLite
+CLAIM_POLL_S = 0.5  # how often a releaser waiting on another's claim looks again (SQLite)
 
 
 def _lock(session: Session, period: CalendarPeriod) -> None:
@@ -282,13 +286,16 @@ def release_committed(session: Session, period: CalendarPeriod, *, now: datetime
     """`release`, committed by `commit`, without keeping writers waiting while it computes
     (without `commit`, plain `release`: the caller's transaction).
 
-    On PostgreSQL, `release` in one transaction: its lock is the period's alone. SQLite
-    has one writer at a time, and every transaction begins by taking it (database.py), so
-    there a release held back every intake, sync and sign-in while it computed: minutes
-    for a month of a single busy post. In a SQLite file, each release it needs (the parts
-    of a month first) is therefore computed in a read snapshot, which blocks no writer,
-    then stored and committed in a short transaction of its own, unless another releaser
-    stored it meanwhile (then that one stands and this one is dropped). Records of a
+    On PostgreSQL, `release` in one transaction: its lock is the period's alone, and
+    another releaser of the period waits on it, then finds the release. SQLite has one
+    writer at a time, and every transaction begins by taking it (database.py), so there a
+    release held back every intake, sync and sign-in while it computed: minutes for a
+    month of a single busy post. In a SQLite file, each release it needs (the parts of a
+    month first) is therefore computed in a read snapshot, which blocks no writer, then
+    stored and committed in a short transaction of its own. While it computes, the period
+    is claimed (`StatsClaim`, `_claimed`): another releaser of it, such as a second
+    manager asking for the same month, or `flask stats release` run by hand beside the
+    daily job, waits for that release instead of computing it a second time. Records of a
     finished period never change in the snapshot's wake: they count where they reached the
     server, and a restore is caught by the parent's release (`ReleaseMismatch`)."""
     if commit is None or not database.file_sqlite(session.get_bind()):
@@ -298,27 +305,92 @@ def release_committed(session: Session, period: CalendarPeriod, *, now: datetime
     commit()  # the caller's reads end here: they too held the writer's lock
     started = time.monotonic()
     with _snapshot(session) as reader:
-        done = find(reader, period)
-    if done is None:
+        done = find(reader, period) is not None
+    if not done:
         for child in period.children():
             release_committed(session, child, now=now, k=k, commit=commit, actor=actor,
                               made=made)
-        with _snapshot(session) as reader:
-            done = find(reader, period)
-            if done is None:
-                protected = _protect(reader, period, [find(reader, child)
-                                                      for child in period.children()], k)
-    if done is not None:
+        done = not _claimed(session, period, commit)
+    if done:
         return in_turn(session, lambda: (find(session, period), False), commit)
+    try:
+        with _snapshot(session) as reader:
+            protected = _protect(reader, period, [find(reader, child)
+                                                  for child in period.children()], k)
 
-    def store():
-        existing = find(session, period)
-        if existing is not None:  # another releaser's, stored while this one computed
-            return existing, False
-        return _store(session, period, protected, started=started, now=now, k=k,
-                      actor=actor, made=made), True
+        def store():
+            session.execute(sa.delete(StatsClaim).where(StatsClaim.period == period.kind,
+                                                        StatsClaim.period_key == period.key))
+            existing = find(session, period)
+            if existing is not None:  # stored by a releaser that took the claim over
+                return existing, False
+            return _store(session, period, protected, started=started, now=now, k=k,
+                          actor=actor, made=made), True
 
-    return in_turn(session, store, commit, made)
+        return in_turn(session, store, commit, made)
+    except BaseException:
+        in_turn(session, lambda: session.execute(sa.delete(StatsClaim).where(
+            StatsClaim.period == period.kind, StatsClaim.period_key == period.key,
+            StatsClaim.holder == _holder())), commit)
+        raise
+
+
+def _holder() -> str:
+    """This releaser: host, process and thread."""
+    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+
+
+def _alive(holder: str) -> bool:
+    """Whether the releaser `holder` names may still be computing. A SQLite file is read
+    on one host; a holder on another cannot be looked at, and counts as alive."""
+    host, pid, thread = holder.rsplit(":", 2)
+    if host != socket.gethostname():
+        return True
+    if int(pid) == os.getpid():
+        return any(running.ident == int(thread) for running in threading.enumerate())
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def _claimed(session: Session, period: CalendarPeriod, commit) -> bool:
+    """Claim `period` for this releaser (committed), or False once its release exists.
+
+    While another releaser that is still running holds the claim, waits for its release
+    (up to LOCKED_WAIT_S; then claims it all the same, as if there had been no claim: both
+    compute, and the release stored first stands). A claim whose releaser ended without
+    storing or dropping it (a killed worker) is taken over."""
+    me, deadline, waiting = _holder(), time.monotonic() + LOCKED_WAIT_S, False
+
+    def attempt() -> str:
+        if find(session, period) is not None:
+            return "released"
+        claim = session.get(StatsClaim, (period.kind, period.key))
+        if claim is None:
+            session.add(StatsClaim(period=period.kind, period_key=period.key, holder=me,
+                                   claimed_at=datetime.now(UTC)))
+        elif claim.holder != me:
+            if _alive(claim.holder) and time.monotonic() < deadline:
+                return "wait"
+            log.warning("release %s %s: taking over from a releaser that %s", period.kind,
+                        period.key, "is still computing it, after waiting for it for "
+                        f"{LOCKED_WAIT_S:.0f} s" if _alive(claim.holder)
+                        else "ended without storing it")
+            claim.holder, claim.claimed_at = me, datetime.now(UTC)
+        session.flush()
+        return "claimed"
+
+    while (state := in_turn(session, attempt, commit)) == "wait":
+        if not waiting:
+            log.info("release %s %s: waiting for another releaser computing it",
+                     period.kind, period.key)
+            waiting = True
+        time.sleep(CLAIM_POLL_S)
+    return state == "claimed"
 
 
 @contextmanager

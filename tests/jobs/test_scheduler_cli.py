@@ -1,14 +1,17 @@
 """`flask jobs run|list` and `flask scheduler run`, and two job processes at once."""
 
+import logging
 import os
 import re
 import select
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,10 +29,12 @@ from referral.models import (
     LoginFailure,
     Notification,
     Referral,
+    StatsClaim,
     StatsRelease,
     Subject,
 )
 from referral.services import audit, erasure, periods, stats
+from referral.services.periods import CalendarPeriod
 from tests.conftest import libpq_url, scratch_database, test_config
 from tests.factories import (
     BorderPostFactory,
@@ -424,6 +429,117 @@ def test_an_intake_is_saved_while_the_daily_job_computes_a_release(shared_app, m
         assert db.session.scalar(sa.select(sa.func.count()).select_from(StatsRelease).where(
             StatsRelease.period == "month")) == 1
         _chain_intact()
+
+
+def _april_of_cases(app) -> CalendarPeriod:
+    with app.app_context():
+        post = BorderPostFactory()
+        for n in range(30):
+            CaseFactory(facility=post, created_at=datetime(2031, 4, 1 + n % 28, tzinfo=UTC))
+        db.session.commit()
+    return periods.from_key("month", "2031-04")
+
+
+def _release_committed(app, period):
+    with app.app_context():
+        return stats.release_committed(db.session, period, now=datetime(2031, 5, 2, tzinfo=UTC),
+                                       k=5, commit=db.session.commit)
+
+
+def _claims(app) -> list:
+    with app.app_context():
+        return db.session.execute(sa.select(StatsClaim.period, StatsClaim.period_key)).all()
+
+
+def _sqlite_only(url: str) -> None:
+    if url.startswith("postgres"):
+        pytest.skip("PostgreSQL computes a release holding the period's advisory lock, which "
+                    "another releaser waits on; claims are for SQLite files")
+
+
+def test_two_managers_asking_for_an_unreleased_month_at_once_compute_it_once(
+        shared_app, shared_url, monkeypatch, caplog):
+    # A SQLite file computes a release in a read snapshot, holding nothing, so that intakes
+    # go on. Without a claim, a second request for the same month (a second manager, a
+    # second worker thread) computed all of it again, minutes of CPU on a busy post, and
+    # its result was dropped when stored.
+    _sqlite_only(shared_url)
+    april = _april_of_cases(shared_app)
+    computed, first, go_on = Counter(), threading.Event(), threading.Event()
+    protect = stats._protect
+
+    def counted(session, period, children, k):
+        computed[(period.kind, period.key)] += 1
+        first.set()
+        assert go_on.wait(60)  # a long audit, ended by the test
+        return protect(session, period, children, k)
+
+    monkeypatch.setattr(stats, "_protect", counted)
+    answers, errors = [], []
+
+    def ask():
+        try:
+            answers.append(_release_committed(shared_app, april)[0].id)
+        except Exception as exc:  # reported below
+            errors.append(exc)
+
+    caplog.set_level(logging.INFO, logger="referral.services.stats")
+    managers = [threading.Thread(target=ask) for _ in range(2)]
+    managers[0].start()
+    try:
+        assert first.wait(60)
+        managers[1].start()
+        _wait_until(lambda: any("waiting for another releaser" in record.getMessage()
+                                for record in caplog.records), "the second one waits")
+    finally:
+        go_on.set()
+        for manager in managers:
+            manager.join(120)
+    assert not errors, errors
+    assert len(answers) == 2 and answers[0] == answers[1]  # the same release for both
+    parts = [(part.kind, part.key) for part in april.children()]
+    assert computed == Counter(dict.fromkeys([*parts, ("month", "2031-04")], 1))
+    assert _claims(shared_app) == []
+
+
+def test_a_claim_left_by_a_releaser_that_died_is_taken_over(
+        shared_app, shared_url, monkeypatch, caplog):
+    _sqlite_only(shared_url)
+    april = _april_of_cases(shared_app)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])  # its pid, once it has ended
+    dead.wait()
+    first_part = april.children()[0]
+    with shared_app.app_context():
+        db.session.add(StatsClaim(period=first_part.kind, period_key=first_part.key,
+                                  holder=f"{socket.gethostname()}:{dead.pid}:1",
+                                  claimed_at=datetime(2031, 5, 1, tzinfo=UTC)))
+        db.session.commit()
+    monkeypatch.setattr(stats, "LOCKED_WAIT_S", 30.0)  # else it waits out a live holder
+    caplog.set_level(logging.INFO, logger="referral.services.stats")
+    month, made = _release_committed(shared_app, april)
+    assert made and month.cells > 0
+    assert [record.getMessage() for record in caplog.records
+            if "taking over" in record.getMessage()] == [
+        f"release part {first_part.key}: taking over from a releaser that ended without "
+        "storing it"]
+    assert _claims(shared_app) == []
+
+
+def test_a_release_that_fails_drops_its_claim(shared_app, shared_url, monkeypatch):
+    _sqlite_only(shared_url)
+    april = _april_of_cases(shared_app)
+
+    def failing(session, period, children, k):
+        raise RuntimeError("the audit failed")
+
+    monkeypatch.setattr(stats, "_protect", failing)
+    with pytest.raises(RuntimeError, match="the audit failed"):
+        _release_committed(shared_app, april)
+    assert _claims(shared_app) == []  # else the next releaser would wait for it
+    monkeypatch.undo()
+    monkeypatch.setattr(stats, "LOCKED_WAIT_S", 5.0)
+    month, made = _release_committed(shared_app, april)
+    assert made and month.cells > 0
 
 
 @pytest.mark.slow  # two processes start: a few seconds

@@ -50,7 +50,11 @@ from scipy.sparse.csgraph import connected_components
 
 EPS = 1e-6
 BATCH_MIN = 8  # batch LPs go on while each settles at least this many open cells
-HOT_START_S = 2.0  # an LP from the last basis taking longer is started again from scratch
+# An LP from the last basis taking longer than HOT_OVER_COLD times the model's last run from
+# scratch (at least HOT_MIN_S, at most HOT_START_S) is started again from scratch.
+HOT_START_S = 2.0
+HOT_OVER_COLD = 2.0
+HOT_MIN_S = 0.05
 COLD_START_S = 120.0  # an LP from scratch taking longer has no answer (the safe side)
 LARGE = 12_000  # unknowns of a component beyond which its LP is solved by blocks (`_blocks`)
 NEAR = 2  # rings of lines around a cell in the relaxation that may prove it exposed
@@ -469,6 +473,8 @@ class _Model:
         self.highs.passModel(lp)
         self._from_scratch()  # the next run starts from scratch
         self.restarts = 0  # runs from the last basis that stalled
+        self.cold_s: float | None = None  # how long the last run from scratch took
+        self.hot_s, self.hot_runs = 0.0, 0  # what runs from the last basis cost, restarts in
         self.duals = np.empty(0)  # of the rows, at the last optimum
 
     def _from_scratch(self) -> None:
@@ -479,24 +485,48 @@ class _Model:
         self.fresh = True
 
     def _run(self) -> None:
+        """One run, within its time limit: a run from the last basis gets twice what the
+        last run from scratch took (between HOT_MIN_S and HOT_START_S). The last basis
+        usually saves most of the work, but after a change of bounds the primal simplex can
+        stall on it: on the referrals of a week's part at 200,000 cases a year (a block of
+        12,000 unknowns), 92 cells' maxima each ran into a fixed 2 s limit before being
+        solved from scratch in about 0.13 s, 196 s of the 234 s its LPs took."""
         # HiGHS's time limit counts from the object's creation: give each run its own.
         h = self.highs
         left = time_left(self.deadline)
-        h.setOptionValue("time_limit", h.getRunTime() + min(
-            left, COLD_START_S if self.fresh else HOT_START_S))
+        if self.fresh:
+            limit = COLD_START_S
+        elif self.cold_s is None:
+            limit = HOT_START_S
+        else:
+            limit = min(HOT_START_S, max(HOT_MIN_S, HOT_OVER_COLD * self.cold_s))
+        started = h.getRunTime()
+        h.setOptionValue("time_limit", started + min(left, limit))
         h.run()
+        if self.fresh:
+            self.cold_s = h.getRunTime() - started
         time_left(self.deadline)  # no answer from a run the deadline cut short
 
     def _solve(self, answered: tuple) -> highspy.HighsModelStatus:
         """Run; a run from the last basis that ends with no status in `answered` (it stalled,
         or ran out of time) runs again from scratch. The next run goes on from the basis
-        this one ends on, by primal simplex (see the docstring) and without presolve."""
+        this one ends on, by primal simplex (see the docstring) and without presolve,
+        unless such runs have cost this model more, on average, than its last run from
+        scratch: then from scratch (on that week's referrals, restarts cut short at twice
+        the time from scratch still cost 0.38 s a maximum, against 0.13 s)."""
         h = self.highs
+        if not self.fresh and self.hot_runs and self.cold_s is not None and (
+                self.hot_s / self.hot_runs > self.cold_s):
+            self._from_scratch()
+        hot, started = not self.fresh, h.getRunTime()
         self._run()
         if h.getModelStatus() not in answered and not self.fresh:
             self.restarts += 1
             self._from_scratch()
             self._run()
+        if hot:
+            self.hot_s += h.getRunTime() - started
+            self.hot_runs += 1
         self.fresh = False
         h.setOptionValue("solver", "simplex")
         h.setOptionValue("simplex_strategy", 4)  # primal

@@ -374,12 +374,12 @@ def _claimed(session: Session, period: CalendarPeriod, commit) -> bool:
             session.add(StatsClaim(period=period.kind, period_key=period.key, holder=me,
                                    claimed_at=datetime.now(UTC)))
         elif claim.holder != me:
-            if _alive(claim.holder) and time.monotonic() < deadline:
+            alive = _alive(claim.holder)
+            if alive and time.monotonic() < deadline:
                 return "wait"
             log.warning("release %s %s: taking over from a releaser that %s", period.kind,
-                        period.key, "is still computing it, after waiting for it for "
-                        f"{LOCKED_WAIT_S:.0f} s" if _alive(claim.holder)
-                        else "ended without storing it")
+                        period.key, f"is still computing it, after {LOCKED_WAIT_S:.0f} s"
+                        if alive else "ended without storing it")
             claim.holder, claim.claimed_at = me, datetime.now(UTC)
         session.flush()
         return "claimed"

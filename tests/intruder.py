@@ -116,9 +116,9 @@ class Component:
 
     Any feasible point showing a small cell at K or more settles it (its maximum reaches
     K), so every solution serves as a witness for all cells: first LPs over many cells at
-    once, then each open cell's own minimum and maximum (capped at K: only whether K is
-    reached matters). A cell is exposed when its minimum is 1 or more and its maximum
-    below K."""
+    once, then each open cell's own maximum (capped at K: only whether K is reached
+    matters), and its minimum where that is below K. A cell is exposed when its minimum
+    is 1 or more and its maximum below K."""
 
     def __init__(self, a, b, small, floor):
         self.a, self.b, self.n = a, b, a.shape[1]
@@ -144,8 +144,10 @@ class Component:
                 continue
             target = np.zeros(self.n)
             target[j] = 1.0
-            lowest = math.ceil(self._solve(target, []) - EPS)
             highest = math.floor(-self._solve(-target, [j]) + EPS)
-            if lowest >= 1 and highest <= K - 1:
+            if highest >= K:
+                continue  # not exposed, whatever its minimum
+            lowest = math.ceil(self._solve(target, []) - EPS)
+            if lowest >= 1:
                 found.append((j, lowest, highest))
         return found

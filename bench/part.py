@@ -51,8 +51,11 @@ def main() -> int:
             pattern = disclosure.protect(
                 cells, [line for line in lines if line.total[0] == metric], k=bench.K)
             seconds = time.perf_counter() - started
-            print(f"#   {metric}: {len(pattern.hidden):,} of {len(cells):,} cells hidden, "
-                  f"{pattern.rounds} audit rounds, {pattern.lp_calls:,} LPs", flush=True)
+            first = [key for key in cells if len(key[2]) <= 1]  # what managers read first
+            print(f"#   {metric}: {len(pattern.hidden):,} of {len(cells):,} cells hidden "
+                  f"({len(pattern.hidden.intersection(first))} of the {len(first)} of one "
+                  f"dimension or none), {pattern.rounds} audit rounds, "
+                  f"{pattern.lp_calls:,} LPs", flush=True)
             results.append((metric, seconds))
     bench.line("name", "measured", "baseline", "ratio", "target")
     for metric, seconds in results:

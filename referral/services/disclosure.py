@@ -43,8 +43,11 @@ shrinks large sparse tables.
 
 import heapq
 import logging
+import multiprocessing
+import os
 import time
 from collections.abc import Callable, Hashable, Iterable, Mapping
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,6 +62,9 @@ Key = Hashable
 # sparse month, asking for every exposure first cost 5,000 LPs where 20 cells sufficed.
 ENOUGH = 16
 DEFER = -1  # `nearest_candidate`: look again after the next audit
+# `protect_each`: past this many cells in one of its jobs, the others run in processes of
+# their own. Starting one costs about a second; a job this large takes minutes.
+SIDE_BY_SIDE = 20_000
 
 log = logging.getLogger(__name__)
 
@@ -150,6 +156,43 @@ def protect(counts: Mapping[Key, int], lines: Iterable[Line], *, k: int,
     pattern.primary = expand(pattern.primary) - set(frozen)
     pattern.unresolved = expand(pattern.unresolved)
     return pattern
+
+
+def protect_each(jobs: Mapping[Hashable, Mapping[str, Any]],
+                 side_by_side: int | None = None) -> dict[Hashable, "Pattern | OutOfTime"]:
+    """`protect(**job)` for each of `jobs`, which share no cell and no line (the metrics
+    of a release): {name: its Pattern, or the OutOfTime it raised}.
+
+    Each job's pattern depends on its own cells and lines alone, so they can be found
+    side by side: with two cores or more, once one job holds at least `side_by_side` cells
+    (SIDE_BY_SIDE by default), all but the largest run in processes of their own, as many
+    at once as there are cores to spare, and the largest here. A job's arguments then
+    travel by pickle: no lambdas. The processes come from a fork server, so they inherit
+    none of this process's threads, locks or connections (a release may run in a web
+    worker beside the scheduler). Any other exception a job raises is raised here, once
+    every job has ended. A deadline is `time.monotonic()`'s, which every process shares."""
+    names = list(jobs)
+    threshold = SIDE_BY_SIDE if side_by_side is None else side_by_side
+    cores = (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+             else os.cpu_count() or 1)
+    if (len(names) < 2 or cores < 2
+            or "forkserver" not in multiprocessing.get_all_start_methods()
+            or max(len(job["counts"]) for job in jobs.values()) < threshold):
+        return {name: _protect_job(jobs[name]) for name in names}
+    largest, *others = sorted(names, key=lambda name: -len(jobs[name]["counts"]))
+    with ProcessPoolExecutor(max_workers=min(cores - 1, len(others)),
+                             mp_context=multiprocessing.get_context("forkserver")) as pool:
+        futures = {name: pool.submit(_protect_job, jobs[name]) for name in others}
+        found = {largest: _protect_job(jobs[largest])}
+        found |= {name: future.result() for name, future in futures.items()}
+    return {name: found[name] for name in names}
+
+
+def _protect_job(job: Mapping[str, Any]) -> "Pattern | OutOfTime":
+    try:
+        return protect(**job)
+    except OutOfTime as late:
+        return late
 
 
 class _Copies:

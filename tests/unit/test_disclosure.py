@@ -714,6 +714,48 @@ def test_protection_is_deterministic():
     assert protect(counts, lines, k=K).hidden == protect(counts, lines, k=K).hidden
 
 
+def test_large_jobs_protected_side_by_side_get_the_patterns_protect_gives(monkeypatch):
+    # The metrics of a release share no line: past disclosure.SIDE_BY_SIDE cells, all but
+    # one are protected in processes of their own. Each must get what protect gives here,
+    # and a job past its deadline must say so alone.
+    rng = random.Random(5)
+    jobs = {}
+    for name in ("cases", "referrals", "late"):
+        counts, lines = cube([[rng.choice([0, 1, 2, 7, 30]) for _ in range(6)]
+                              for _ in range(5)], name)
+        jobs[name] = {"counts": counts, "lines": lines, "k": K}
+    jobs["late"]["deadline"] = time.monotonic() - 1
+    sent = []
+
+    class Pool(disclosure.ProcessPoolExecutor):
+        def submit(self, fn, job):
+            sent.append(next(iter(job["counts"]))[0])
+            return super().submit(fn, job)
+
+    monkeypatch.setattr(disclosure, "ProcessPoolExecutor", Pool)
+    monkeypatch.setattr(disclosure.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
+    found = disclosure.protect_each(jobs, side_by_side=1)
+    assert sorted(sent) == ["late", "referrals"]  # the first of the largest stays here
+    assert list(found) == ["cases", "referrals", "late"]
+    assert isinstance(found["late"], disclosure.OutOfTime)
+    for name in ("cases", "referrals"):
+        alone = protect(**jobs[name])
+        assert found[name].hidden == alone.hidden and found[name].hidden > small(
+            jobs[name]["counts"])
+    # Below the threshold, or on one core, everything runs here, in order.
+    sent.clear()
+    assert disclosure.protect_each(jobs)["cases"].hidden == found["cases"].hidden
+    monkeypatch.setattr(disclosure.os, "sched_getaffinity", lambda pid: {0})
+    assert disclosure.protect_each(jobs, side_by_side=1)["referrals"].hidden == (
+        found["referrals"].hidden)
+    assert sent == []
+    # Any other failure of a job is raised, whichever process ran it.
+    monkeypatch.setattr(disclosure.os, "sched_getaffinity", lambda pid: {0, 1})
+    jobs["referrals"]["k"] = 0
+    with pytest.raises(ValueError, match="k must be at least 1"):
+        disclosure.protect_each(jobs, side_by_side=1)
+
+
 @pytest.mark.parametrize("seed", range(20))
 def test_propagation_only_calls_exposed_what_the_intruder_exposes(seed):
     # disclosure_audit.bounded skips the LP for the cells it shows below k: it must never

@@ -88,6 +88,29 @@ def test_a_month_is_released_once_with_no_small_count_published(quarter_of_cases
         ("part", "2026-07-13"), ("part", "2026-07-20"), ("part", "2026-07-27")]
 
 
+def test_a_month_whose_metrics_were_protected_side_by_side_is_the_same_release(
+        quarter_of_cases, monkeypatch):
+    # A large release protects its metrics in processes of their own
+    # (disclosure.protect_each), its parts' and its month's joint audit alike: it must be
+    # the release one process makes.
+    july = periods.from_key("month", "2026-07")
+    alone = published(stats.release(db.session, july, now=NOW, k=K)[0])
+    sent = []
+
+    class Pool(disclosure.ProcessPoolExecutor):
+        def submit(self, fn, job):
+            sent.append(len(job["frozen"]) > 0)  # a month's joint audit freezes its parts
+            return super().submit(fn, job)
+
+    monkeypatch.setattr(disclosure, "ProcessPoolExecutor", Pool)
+    monkeypatch.setattr(disclosure, "SIDE_BY_SIDE", 1)
+    monkeypatch.setattr(disclosure.os, "sched_getaffinity", lambda pid: {0, 1})
+    stats.rerelease(db.session, [july], now=NOW, k=K)
+    assert sorted(sent) == [False] * 5 + [True]  # five parts, then the month
+    again = published(stats.find(db.session, july))
+    assert again == alone and None in alone.values() and any(alone.values())
+
+
 def adds_up(period, joint=None):
     """Checks that a released week, quarter or year publishes only what its parts'
     releases give: a cell is hidden exactly when it is small or one of its parts was

@@ -44,7 +44,9 @@ shrinks large sparse tables.
 import heapq
 import logging
 import multiprocessing
+import multiprocessing.connection
 import os
+import threading
 import time
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from concurrent.futures import ProcessPoolExecutor
@@ -170,7 +172,9 @@ def protect_each(jobs: Mapping[Hashable, Mapping[str, Any]],
     travel by pickle: no lambdas. The processes come from a fork server, so they inherit
     none of this process's threads, locks or connections (a release may run in a web
     worker beside the scheduler). Any other exception a job raises is raised here, once
-    every job has ended. A deadline is `time.monotonic()`'s, which every process shares."""
+    every job has ended. A deadline is `time.monotonic()`'s, which every process shares.
+    As with any multiprocessing, the program's main module must keep its work under
+    `if __name__ == "__main__":` (flask, gunicorn and the benchmarks do)."""
     names = list(jobs)
     threshold = SIDE_BY_SIDE if side_by_side is None else side_by_side
     cores = (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
@@ -181,11 +185,29 @@ def protect_each(jobs: Mapping[Hashable, Mapping[str, Any]],
         return {name: _protect_job(jobs[name]) for name in names}
     largest, *others = sorted(names, key=lambda name: -len(jobs[name]["counts"]))
     with ProcessPoolExecutor(max_workers=min(cores - 1, len(others)),
-                             mp_context=multiprocessing.get_context("forkserver")) as pool:
+                             mp_context=multiprocessing.get_context("forkserver"),
+                             initializer=_die_with_parent) as pool:
         futures = {name: pool.submit(_protect_job, jobs[name]) for name in others}
         found = {largest: _protect_job(jobs[largest])}
         found |= {name: future.result() for name, future in futures.items()}
     return {name: found[name] for name in names}
+
+
+def _die_with_parent() -> None:
+    """In a process of `protect_each`: end as soon as the process that asked ends. Else a
+    releaser killed mid-release (a web worker restarted, a benchmark's time limit) would
+    leave its jobs computing for minutes. The fork server and its other children keep each
+    other alive, so it is the pipe from the asker that is watched: it closes when the
+    asker ends, however it ends."""
+    asker = multiprocessing.parent_process()
+    if asker is None:
+        return
+
+    def watch():
+        multiprocessing.connection.wait([asker.sentinel])
+        os._exit(1)
+
+    threading.Thread(target=watch, name="end-with-asker", daemon=True).start()
 
 
 def _protect_job(job: Mapping[str, Any]) -> "Pattern | OutOfTime":

@@ -2,7 +2,11 @@
 
 import itertools
 import math
+import os
 import random
+import subprocess
+import sys
+import textwrap
 import time
 
 import numpy as np
@@ -754,6 +758,39 @@ def test_large_jobs_protected_side_by_side_get_the_patterns_protect_gives(monkey
     jobs["referrals"]["k"] = 0
     with pytest.raises(ValueError, match="k must be at least 1"):
         disclosure.protect_each(jobs, side_by_side=1)
+
+
+def test_a_releaser_killed_mid_release_leaves_no_process_computing():
+    # disclosure.protect_each's processes end with the process that asked: a web worker
+    # restarted in the middle of a month's release must not leave its jobs running.
+    script = textwrap.dedent("""
+        import os, sys, time
+        from concurrent.futures import ProcessPoolExecutor
+        import multiprocessing
+        from referral.services import disclosure
+        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("forkserver"),
+                                 initializer=disclosure._die_with_parent) as pool:
+            print(pool.submit(os.getpid).result(), flush=True)
+            pool.submit(time.sleep, 120)
+            time.sleep(120)
+    """)
+    asker = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
+                             text=True)
+    try:
+        worker = int(asker.stdout.readline())
+        os.kill(worker, 0)  # computing
+    finally:
+        asker.kill()
+        asker.wait()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            os.kill(worker, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    os.kill(worker, 9)
+    pytest.fail("the worker outlived the process that asked")
 
 
 @pytest.mark.parametrize("seed", range(20))

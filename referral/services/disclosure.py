@@ -548,7 +548,8 @@ class _Suppressor:
         return count
 
     def loosening(self, cell: int, propagation: Propagation, need: float,
-                  touched: np.ndarray | None = None, depth: int = 0) -> int | None:
+                  touched: np.ndarray | None = None, depth: int = 0,
+                  seen: set[int] | None = None) -> int | None:
         """A free cell whose hiding loosens a line that keeps `cell` below `need` in
         `propagation`, or None (then `nearest_candidate`); DEFER as in `nearest_candidate`.
 
@@ -557,7 +558,10 @@ class _Suppressor:
         total must reach higher first (the same question, one line up), else the largest
         part. Where the cell is a hidden total: a published part, else a hidden part must
         reach higher. Hiding a cell merely near an exposed one often leaves the line that
-        holds it down as it was, round after round."""
+        holds it down as it was, round after round. A hidden cell already asked about in
+        this search (`seen`) is not asked again: a cell of a three-dimension table lies in
+        a dozen lines, and asking again at each depth took one demo part 150 s."""
+        seen = {cell} if seen is None else seen
         for line, bound in propagation.holding(cell, need):
             if touched is not None and touched[line]:
                 return DEFER
@@ -579,9 +583,12 @@ class _Suppressor:
                 inside = np.array([total]) if total >= 0 and self.hidden[total] else []
             if depth < 3:
                 for other in inside[:4]:  # the search stays small
+                    if int(other) in seen:
+                        continue
+                    seen.add(int(other))
                     found = self.loosening(int(other), propagation,
                                            propagation.upper(int(other)) + deficit,
-                                           touched, depth + 1)
+                                           touched, depth + 1, seen)
                     if found is not None:
                         return found
             if total != cell and len(parts):
